@@ -120,6 +120,7 @@ class PoseFrame:
     time: float
     people: list[Person] = field(default_factory=list)
     latency: float | None = None  # seconds from frame capture to this result
+    image: np.ndarray | None = field(default=None, repr=False)  # (H, W, 3) RGB, only if asked for
 
     def to_dict(self) -> dict[str, Any]:
         return {

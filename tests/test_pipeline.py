@@ -1,0 +1,219 @@
+"""Pipeline mechanics with small stand-in stages: ordering, lag, backpressure, failures, shutdown.
+
+The real stages have their own tests; here the 2D stage and lifter are replaced by deterministic
+fakes so every assertion is about the plumbing.
+"""
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from streampose.errors import StageError
+from streampose.pipeline import Pipeline, PipelineConfig, match_tracks
+from streampose.types import Frame, Person2D
+
+
+class FakePose2D:
+    """One person whose keypoints encode the frame's mean brightness; nobody on dark frames."""
+
+    def __init__(self, fail_at=None, delay=0.0):
+        self.fail_at = fail_at
+        self.delay = delay
+
+    def process(self, frame):
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail_at is not None and frame.index == self.fail_at:
+            raise RuntimeError("boom in 2D")
+        level = float(frame.image.mean())
+        if level < 5:
+            return []
+        keypoints = np.zeros((17, 3), np.float32)
+        keypoints[:, 0] = level + np.arange(17)
+        keypoints[:, 1] = 2 * level
+        keypoints[:, 2] = 1.0
+        return [Person2D(bbox=np.array([10, 10, 60, 110], np.float32), score=0.9, keypoints2d=keypoints)]
+
+
+@dataclass
+class FakeResult:
+    keypoints3d: np.ndarray
+    root: np.ndarray | None
+
+
+class FakeStream:
+    """Answers each frame ``lag`` frames late, like the symmetric lifter."""
+
+    def __init__(self, lag, fail_at=None):
+        self.lag = lag
+        self.fail_at = fail_at
+        self.buffer = []
+        self.seen = 0
+
+    def _result(self, kp2d):
+        kp3d = np.zeros((17, 3), np.float32)
+        kp3d[:, 0] = kp2d[:, 0] / 1000.0
+        return FakeResult(kp3d - kp3d[:1], np.array([0, 0, 3.0], np.float32))
+
+    def push(self, kp2d):
+        if self.fail_at is not None and self.seen == self.fail_at:
+            raise ValueError("boom in lifter")
+        self.seen += 1
+        self.buffer.append(kp2d.copy())
+        if len(self.buffer) > self.lag:
+            return [self._result(self.buffer.pop(0))]
+        return []
+
+    def flush(self):
+        out = [self._result(k) for k in self.buffer]
+        self.buffer = []
+        return out
+
+
+class FakeLifter:
+    receptive_field = 9
+
+    def __init__(self, lag=4, fail_at=None):
+        self.lag = lag
+        self.fail_at = fail_at
+
+    def stream(self, image_size):
+        return FakeStream(self.lag, self.fail_at)
+
+
+def frames(n, size=(64, 48), dark=()):
+    for i in range(n):
+        level = 0 if i in dark else 20 + i
+        yield np.full((size[1], size[0], 3), level, np.uint8), i / 30.0
+
+
+def make_pipeline(**kw):
+    pose2d = kw.pop("pose2d", FakePose2D())
+    lifter = kw.pop("lifter", FakeLifter())
+    config = PipelineConfig(device="cpu", smoothing="none", **kw)
+    return Pipeline(config, pose2d=pose2d, lifter=lifter)
+
+
+def test_match_tracks_greedy_iou():
+    prev = [np.array([0, 0, 10, 10.0]), np.array([50, 50, 60, 60.0])]
+    cur = [np.array([51, 50, 61, 60.0]), np.array([1, 0, 11, 10.0]), np.array([200, 200, 210, 210.0])]
+    assert match_tracks(prev, cur) == {0: 1, 1: 0}
+
+
+def test_iterate_yields_every_frame_in_order_with_lagged_3d_filled():
+    pipe = make_pipeline()
+    out = list(pipe.run(frames(20, dark={7, 8})))
+    assert [f.index for f in out] == list(range(20))
+    assert [round(f.time, 6) for f in out] == [round(i / 30.0, 6) for i in range(20)]
+    for f in out:
+        if f.index in (7, 8):
+            assert f.people == []
+        else:
+            (person,) = f.people
+            assert person.keypoints3d is not None  # lag was resolved, also across the gap
+            level = 20 + f.index
+            assert person.keypoints3d[1, 0] == pytest.approx(1 / 1000.0, abs=1e-6)
+            assert person.keypoints2d[0, 0] == pytest.approx(level, abs=1)
+    # The dark frames split the person into two tracks.
+    assert {f.people[0].id for f in out if f.people} == {0, 1}
+    assert pipe.stats.frames == 20 and pipe.stats.frames_with_person == 18
+
+
+def test_push_and_iterate_give_identical_results():
+    data = list(frames(25, dark={10}))
+    iterated = [f.to_dict() for f in make_pipeline().run(iter(data))]
+    pipe = make_pipeline()
+    pushed = []
+    for rgb, t in data:
+        pushed += [f.to_dict() for f in pipe.push(rgb, t)]
+    assert len(pushed) < len(data)  # the lag holds frames back until flush
+    pushed += [f.to_dict() for f in pipe.flush()]
+    assert pushed == iterated
+
+
+def test_slow_consumer_never_lets_queues_grow():
+    produced = 0
+
+    def counting_source():
+        nonlocal produced
+        for item in frames(200):
+            produced += 1
+            yield item
+
+    queue_size = 3
+    pipe = make_pipeline(queue_size=queue_size)
+    consumed = 0
+    worst_backlog = 0
+    for _ in pipe.run(counting_source()):
+        consumed += 1
+        time.sleep(0.01)
+        worst_backlog = max(worst_backlog, produced - consumed)
+        if consumed == 60:
+            break
+    # Two queues of queue_size, the lifter's lag, and one item in the hands of each stage.
+    bound = 2 * queue_size + FakeLifter().lag + 4
+    assert worst_backlog <= bound, (worst_backlog, bound)
+
+
+@pytest.mark.parametrize(
+    "stage, make",
+    [
+        ("pose2d", lambda: make_pipeline(pose2d=FakePose2D(fail_at=5))),
+        ("post", lambda: make_pipeline(lifter=FakeLifter(fail_at=3))),
+    ],
+)
+def test_a_failing_stage_raises_stage_error_naming_it(stage, make):
+    pipe = make()
+    started = time.monotonic()
+    with pytest.raises(StageError) as info:
+        for _ in pipe.run(frames(100)):
+            pass
+    assert info.value.stage == stage
+    assert time.monotonic() - started < 10
+    assert not any(t.name.startswith("streampose-") for t in threading.enumerate())
+
+
+def test_a_failing_source_is_reported_as_the_reader_stage():
+    def broken_source():
+        yield from frames(3)
+        raise OSError("camera unplugged")
+
+    with pytest.raises(StageError) as info:
+        list(make_pipeline().run(broken_source()))
+    assert info.value.stage == "reader"
+    assert isinstance(info.value.cause, OSError)
+
+
+def test_breaking_out_early_and_close_release_all_threads():
+    pipe = make_pipeline(pose2d=FakePose2D(delay=0.002))
+    for i, _ in enumerate(pipe.run(frames(1000))):
+        if i == 5:
+            break
+    pipe.close()
+    deadline = time.monotonic() + 5
+    while any(t.name.startswith("streampose-") for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name.startswith("streampose-") for t in threading.enumerate())
+
+
+def test_latency_is_measured_per_frame():
+    pipe = make_pipeline()
+    out = list(pipe.run(frames(12)))
+    assert all(f.latency is not None and f.latency >= 0 for f in out)
+    stats = pipe.stats.to_dict()
+    assert stats["latency_p50_ms"] is not None and stats["latency_p95_ms"] >= stats["latency_p50_ms"]
+
+
+def test_push_rejects_wrong_images():
+    from streampose.errors import StreamposeError
+
+    with pytest.raises(StreamposeError):
+        make_pipeline().push(np.zeros((10, 10), np.uint8), 0.0)
+
+
+def test_keep_images_attaches_the_frame():
+    out = list(make_pipeline(keep_images=True).run(frames(6)))
+    assert all(f.image is not None and f.image.shape == (48, 64, 3) for f in out)
+    assert int(out[3].image[0, 0, 0]) == 23
