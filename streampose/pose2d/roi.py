@@ -1,0 +1,163 @@
+"""Rotated square regions of interest: from alignment points, to crops, and back to the image.
+
+BlazePose localises a person by two *alignment points*: the mid-hip centre and a point whose distance
+gives the body size and whose direction gives the body rotation (from the detector's keypoints 0/1 on
+the first frame, from the landmark model's auxiliary landmarks 33/34 afterwards).  MediaPipe's
+``AlignmentPointsRectsCalculator`` turns them into a square ROI of side ``2 * distance`` centred on the
+hips, rotated so that hip->scale-point points *up* in the crop (target angle 90 degrees), and
+``RectTransformationCalculator`` enlarges it 1.25x.
+
+An ROI is a row ``[cx, cy, size, rotation]``: centre in image pixels (pixel centres at integers), side
+length in pixels, rotation in radians (MediaPipe's convention: 0 = upright, pi/2 = body lying with the
+head to the right).  The crop of side ``S`` maps crop pixel ``u`` (centres at integers) to image pixel
+``p`` by ``p = c + R(rotation) (u - (S - 1) / 2) * size / S`` with ``R(a) = [[cos a, -sin a],
+[sin a, cos a]]`` in y-down image axes.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from kornia.geometry.transform import warp_affine
+
+ROI_SCALE = 1.25
+ROTATION_TARGET = math.pi / 2  # hip -> scale point must point straight up in the crop
+
+
+def normalize_radians(angle: torch.Tensor) -> torch.Tensor:
+    """Wrap angles to [-pi, pi)."""
+    return angle - 2 * math.pi * torch.floor((angle + math.pi) / (2 * math.pi))
+
+
+def rois_from_alignment_points(centre: torch.Tensor, scale_point: torch.Tensor,
+                               scale: float = ROI_SCALE) -> torch.Tensor:
+    """Rotated square ROIs from alignment points.
+
+    Args:
+        centre: ``(P, 2)`` mid-hip points, image pixels.
+        scale_point: ``(P, 2)`` size/rotation points, image pixels.
+        scale: enlargement applied to the ``2 * |scale_point - centre|`` side.
+
+    Returns:
+        ``(P, 4)`` ROIs ``[cx, cy, size, rotation]``.
+    """
+    delta = scale_point - centre
+    size = 2.0 * torch.linalg.vector_norm(delta, dim=-1) * scale
+    # Image y points down, so "up" is -dy; the rotation is how far hip->scale deviates from up.
+    rotation = normalize_radians(ROTATION_TARGET - torch.atan2(-delta[..., 1], delta[..., 0]))
+    return torch.stack([centre[..., 0], centre[..., 1], size, rotation], dim=-1)
+
+
+def crop_from_image_matrices(rois: torch.Tensor, crop_size: int) -> torch.Tensor:
+    """Affine matrices that map crop pixels to image pixels.
+
+    Args:
+        rois: ``(P, 4)`` ``[cx, cy, size, rotation]``.
+
+    Returns:
+        ``(P, 2, 3)``: ``p_image = M[:, :2] @ u_crop + M[:, 2]``.
+    """
+    cx, cy, size, rotation = rois.unbind(-1)
+    k = size / crop_size
+    cos, sin = torch.cos(rotation) * k, torch.sin(rotation) * k
+    half = (crop_size - 1) / 2.0
+    # MediaPipe's landmark projection: image offset = [[cos, -sin], [sin, cos]] @ crop offset.
+    row0 = torch.stack([cos, -sin, cx - (cos - sin) * half], dim=-1)
+    row1 = torch.stack([sin, cos, cy - (sin + cos) * half], dim=-1)
+    return torch.stack([row0, row1], dim=-2)
+
+
+def invert_affine(matrices: torch.Tensor) -> torch.Tensor:
+    """Invert ``(P, 2, 3)`` affine matrices -> ``(P, 2, 3)``."""
+    linear = matrices[:, :, :2]
+    inv_linear = torch.linalg.inv(linear)
+    inv_shift = -(inv_linear @ matrices[:, :, 2:])
+    return torch.cat([inv_linear, inv_shift], dim=-1)
+
+
+def image_from_crop_matrices(rois: torch.Tensor, crop_size: int) -> torch.Tensor:
+    """``(P, 4)`` ROIs -> ``(P, 2, 3)`` matrices mapping image pixels to crop pixels."""
+    return invert_affine(crop_from_image_matrices(rois, crop_size))
+
+
+def apply_affine(matrices: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Apply ``(P, 2, 3)`` affine maps to ``(P, K, 2)`` points -> ``(P, K, 2)``."""
+    return points @ matrices[:, :, :2].transpose(1, 2) + matrices[:, None, :, 2]
+
+
+def crop_rois(images: torch.Tensor, rois: torch.Tensor, crop_size: int = 256,
+              image_index: torch.Tensor | None = None, padding_mode: str = "border") -> torch.Tensor:
+    """Cut rotated square crops out of images, all in one batched kornia warp.
+
+    Args:
+        images: ``(B, C, H, W)`` float.
+        rois: ``(P, 4)`` ``[cx, cy, size, rotation]``.
+        image_index: ``(P,)`` which image each ROI comes from; ``None`` means ROI ``i`` <- image
+            ``i`` if ``B == P``, or image 0 if ``B == 1``.
+        padding_mode: kornia padding for parts of the ROI outside the image (``"border"`` replicates
+            the edge, like MediaPipe's landmark crop).
+
+    Returns:
+        ``(P, C, crop_size, crop_size)``.
+    """
+    if rois.shape[0] == 0:
+        return images.new_zeros((0, images.shape[1], crop_size, crop_size))
+    if image_index is None:
+        if images.shape[0] == rois.shape[0]:
+            source = images
+        elif images.shape[0] == 1:
+            source = images.expand(rois.shape[0], -1, -1, -1)
+        else:
+            raise ValueError(f"{images.shape[0]} images but {rois.shape[0]} ROIs: pass image_index")
+    else:
+        source = images[image_index]
+    matrices = image_from_crop_matrices(rois.to(images.dtype), crop_size)
+    return warp_affine(source, matrices, dsize=(crop_size, crop_size), mode="bilinear",
+                       padding_mode=padding_mode, align_corners=True)
+
+
+def paste_crops(crops: torch.Tensor, rois: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
+    """Warp crop-space maps (e.g. segmentation) back into image space (zero outside each ROI).
+
+    Args:
+        crops: ``(P, C, S, S)`` float maps in crop pixels.
+        rois: ``(P, 4)`` the ROIs they were cut from.
+        image_size: ``(width, height)`` of the image.
+
+    Returns:
+        ``(P, C, height, width)``.
+    """
+    width, height = image_size
+    matrices = crop_from_image_matrices(rois.to(crops.dtype), crops.shape[-1])
+    return warp_affine(crops, matrices, dsize=(height, width), mode="bilinear", padding_mode="zeros",
+                       align_corners=True)
+
+
+def roi_corners(rois: torch.Tensor) -> torch.Tensor:
+    """``(P, 4)`` ROIs -> ``(P, 4, 2)`` image-pixel corners (for drawing and bounds checks)."""
+    unit = rois.new_tensor([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
+    matrices = crop_from_image_matrices(rois, 1)
+    # With crop_size 1 the crop centre is u = 0, so unit offsets span the whole ROI.
+    return apply_affine(matrices, unit.expand(rois.shape[0], 4, 2))
+
+
+def roi_inside_image(rois: torch.Tensor, image_size: tuple[int, int], min_fraction: float = 0.25
+                     ) -> torch.Tensor:
+    """Whether each ROI still overlaps the image enough to keep tracking from it.
+
+    An ROI whose centre (the hips) has left the frame, or whose area lies mostly outside it, holds too
+    little of the person to re-localise from; the detector should take over.
+
+    Returns:
+        ``(P,)`` bool.
+    """
+    width, height = image_size
+    cx, cy = rois[:, 0], rois[:, 1]
+    centre_in = (cx >= -0.5) & (cx <= width - 0.5) & (cy >= -0.5) & (cy <= height - 0.5)
+    corners = roi_corners(rois)
+    lo = corners.amin(dim=1)
+    hi = corners.amax(dim=1)
+    inter_w = (torch.minimum(hi[:, 0], rois.new_tensor(width - 0.5)) - torch.maximum(lo[:, 0], rois.new_tensor(-0.5))).clamp(min=0)
+    inter_h = (torch.minimum(hi[:, 1], rois.new_tensor(height - 0.5)) - torch.maximum(lo[:, 1], rois.new_tensor(-0.5))).clamp(min=0)
+    box_area = ((hi - lo).prod(dim=1)).clamp(min=1e-6)
+    return centre_in & (inter_w * inter_h / box_area >= min_fraction) & (rois[:, 2] > 1.0)
