@@ -1,0 +1,350 @@
+"""Output writers: JSONL (streaming, crash-safe) and NPZ (arrays for analysis).
+
+JSONL (schema 1) is one JSON object per line:
+
+1. ``{"type": "header", ...}`` -- source ``VideoInfo``, skeleton, models, units (``make_header``);
+2. ``{"type": "frame", ...}`` per frame -- ``PoseFrame.to_dict()``;
+3. ``{"type": "summary", ...}`` at the end (also after Ctrl-C) -- ``make_summary``.
+
+Every line is flushed as soon as it is written, so a killed process leaves a valid, readable prefix
+(``read_jsonl`` tolerates a half-written last line).  Non-finite numbers are written as ``null``
+because JSON has no NaN.
+
+NPZ holds the same content as arrays (NaN-padded over people) plus the header/summary as JSON
+strings; it is written once, atomically, on ``close()``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+import streampose
+from streampose.errors import InputError, OutputError
+from streampose.skeleton import H36M17, Skeleton
+from streampose.types import PoseFrame, VideoInfo
+
+SCHEMA_VERSION = 1
+UNITS = {
+    "time": "seconds from stream start",
+    "keypoints2d": "pixels",
+    "keypoints3d": "meters, camera frame, root-relative",
+    "root": "meters, camera frame",
+}
+SUPPORTED_SUFFIXES = (".jsonl", ".npz")
+
+
+def make_header(
+    info: VideoInfo, models: dict[str, Any] | None = None, skeleton: Skeleton = H36M17
+) -> dict[str, Any]:
+    """The JSONL/NPZ header record for a run on ``info`` with the given model descriptions.
+
+    Args:
+        info: the reader's ``VideoInfo``.
+        models: free-form description of the models used, e.g. ``{"pose2d": "blazepose_full"}``.
+        skeleton: joint order of ``keypoints2d`` / ``keypoints3d`` (H36M-17 for the pipeline).
+
+    Returns:
+        ``{"type": "header", "schema": 1, "streampose": version, "source": ..., "skeleton": ...,
+        "models": ..., "units": ...}``.
+    """
+    return {
+        "type": "header",
+        "schema": SCHEMA_VERSION,
+        "streampose": streampose.__version__,
+        "source": info.to_dict(),
+        "skeleton": {
+            "name": skeleton.name,
+            "joints": list(skeleton.joints),
+            "parents": list(skeleton.parents),
+        },
+        "models": dict(models or {}),
+        "units": dict(UNITS),
+    }
+
+
+def make_summary(
+    *,
+    frames_written: int,
+    frames_decoded: int,
+    frames_damaged: int = 0,
+    frames_dropped: int = 0,
+    frames_with_person: int = 0,
+    wall_time: float,
+    latencies: Iterable[float] | None = None,
+    interrupted: bool = False,
+) -> dict[str, Any]:
+    """The closing ``summary`` record.
+
+    Args:
+        frames_written: frame records written.
+        frames_decoded / frames_damaged / frames_dropped: the reader's ``ReaderStats``.
+        frames_with_person: frame records with at least one person.
+        wall_time: seconds from start of processing to the end.
+        latencies: per-frame seconds from capture to result (optional); p50/p95 are reported.
+        interrupted: the run was stopped (Ctrl-C) before the source ended.
+    """
+    summary: dict[str, Any] = {
+        "type": "summary",
+        "frames_written": int(frames_written),
+        "frames_decoded": int(frames_decoded),
+        "frames_damaged": int(frames_damaged),
+        "frames_dropped": int(frames_dropped),
+        "frames_with_person": int(frames_with_person),
+        "wall_time": round(float(wall_time), 4),
+        "fps": round(frames_written / wall_time, 3) if wall_time > 0 else None,
+        "interrupted": bool(interrupted),
+    }
+    values = np.asarray(list(latencies) if latencies is not None else [], dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size:
+        summary["latency_p50"] = round(float(np.percentile(values, 50)), 5)
+        summary["latency_p95"] = round(float(np.percentile(values, 95)), 5)
+    return summary
+
+
+def check_writable(path: str | os.PathLike, suffixes: tuple[str, ...] = SUPPORTED_SUFFIXES) -> Path:
+    """Fail fast (before any decoding) if ``path`` cannot become an output file.
+
+    Checks the extension is one of ``suffixes`` (pass ``()`` to skip), the path is not a directory,
+    its parent directory exists and is writable, and an existing file there is writable.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        OutputError: with a one-line reason.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory; give a file name")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise OutputError(
+            f"{path}: unsupported output type {path.suffix or '(no extension)'!r}; "
+            f"use one of {', '.join(suffixes)}"
+        )
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise OutputError(f"{path}: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise OutputError(f"{path}: {parent} is not a directory")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"{path}: file is not writable")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: directory {parent} is not writable")
+    return path
+
+
+class JsonlWriter:
+    """Streams records to a ``.jsonl`` file, one flushed line each.
+
+    Args:
+        path: output file (created or truncated).
+        header: the header record (``make_header``); written immediately as line 1.
+    """
+
+    def __init__(self, path: str | os.PathLike, header: dict[str, Any]) -> None:
+        self.path = check_writable(path, suffixes=())
+        try:
+            self._file = open(self.path, "w", encoding="utf-8")
+        except OSError as error:
+            raise OutputError(f"{self.path}: cannot write ({error.strerror or error})") from None
+        self.frames_written = 0
+        self._write({**header, "type": "header"})
+
+    def write_frame(self, frame: PoseFrame) -> None:
+        """Append one ``frame`` record (``PoseFrame.to_dict()``) and flush it."""
+        self._write(frame.to_dict())
+        self.frames_written += 1
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        """Append the closing ``summary`` record and flush it."""
+        self._write({**summary, "type": "summary"})
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def __enter__(self) -> "JsonlWriter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._file.closed:
+            raise OutputError(f"{self.path}: writer is closed")
+        line = json.dumps(_json_safe(record), separators=(",", ":"), allow_nan=False)
+        try:
+            self._file.write(line + "\n")
+            # Flushing per line is what makes a killed run leave a readable prefix.
+            self._file.flush()
+        except OSError as error:
+            raise OutputError(f"{self.path}: write failed ({error.strerror or error})") from None
+
+
+class NpzWriter:
+    """Collects frames in memory and writes one ``.npz`` on ``close()``.
+
+    Arrays (``T`` frames, ``P`` = most people in any frame, ``J`` = 17, NaN / -1 padded):
+
+    * ``times (T,)`` float64 seconds, ``indices (T,)`` int64,
+    * ``keypoints2d (T, P, J, 3)``, ``keypoints3d (T, P, J, 3)``, ``root (T, P, 3)``,
+      ``bbox (T, P, 4)``, ``scores (T, P)`` float32, ``ids (T, P)`` int64 (-1 = no person),
+    * ``header`` and ``summary``: JSON strings (0-d unicode arrays).
+
+    The file is written to a temporary name and renamed, so readers never see a partial file.
+    """
+
+    def __init__(self, path: str | os.PathLike, header: dict[str, Any]) -> None:
+        self.path = check_writable(path, suffixes=())
+        self.header = {**header, "type": "header"}
+        self.summary: dict[str, Any] | None = None
+        self.frames_written = 0
+        self._frames: list[PoseFrame] = []
+        self._closed = False
+        self._num_joints = len(header.get("skeleton", {}).get("joints", H36M17.joints))
+
+    def write_frame(self, frame: PoseFrame) -> None:
+        if self._closed:
+            raise OutputError(f"{self.path}: writer is closed")
+        self._frames.append(frame)
+        self.frames_written += 1
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        self.summary = {**summary, "type": "summary"}
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        arrays = self._arrays()
+        arrays["header"] = np.array(json.dumps(_json_safe(self.header)))
+        arrays["summary"] = np.array(json.dumps(_json_safe(self.summary or {})))
+        tmp_name = None
+        try:
+            with tempfile.NamedTemporaryFile(
+                dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".npz", delete=False
+            ) as tmp:
+                tmp_name = tmp.name
+                np.savez_compressed(tmp, **arrays)
+            os.replace(tmp_name, self.path)
+        except OSError as error:
+            if tmp_name and os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+            raise OutputError(f"{self.path}: write failed ({error.strerror or error})") from None
+
+    def __enter__(self) -> "NpzWriter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        t, j = len(self._frames), self._num_joints
+        p = max((len(f.people) for f in self._frames), default=0)
+        out = {
+            "times": np.array([f.time for f in self._frames], dtype=np.float64),
+            "indices": np.array([f.index for f in self._frames], dtype=np.int64),
+            "keypoints2d": np.full((t, p, j, 3), np.nan, dtype=np.float32),
+            "keypoints3d": np.full((t, p, j, 3), np.nan, dtype=np.float32),
+            "root": np.full((t, p, 3), np.nan, dtype=np.float32),
+            "bbox": np.full((t, p, 4), np.nan, dtype=np.float32),
+            "scores": np.full((t, p), np.nan, dtype=np.float32),
+            "ids": np.full((t, p), -1, dtype=np.int64),
+        }
+        for ti, frame in enumerate(self._frames):
+            for pi, person in enumerate(frame.people):
+                out["ids"][ti, pi] = person.id
+                out["scores"][ti, pi] = person.score
+                out["bbox"][ti, pi] = np.asarray(person.bbox, dtype=np.float32).reshape(4)
+                out["keypoints2d"][ti, pi] = np.asarray(person.keypoints2d, dtype=np.float32)
+                if person.keypoints3d is not None:
+                    out["keypoints3d"][ti, pi] = np.asarray(person.keypoints3d, dtype=np.float32)
+                if person.root is not None:
+                    out["root"][ti, pi] = np.asarray(person.root, dtype=np.float32).reshape(3)
+        return out
+
+
+Writer = JsonlWriter | NpzWriter
+
+
+def open_writer(path: str | os.PathLike, header: dict[str, Any]) -> Writer:
+    """A ``JsonlWriter`` for ``.jsonl`` or an ``NpzWriter`` for ``.npz``; else ``OutputError``."""
+    path = check_writable(path)
+    if path.suffix.lower() == ".npz":
+        return NpzWriter(path, header)
+    return JsonlWriter(path, header)
+
+
+@dataclass
+class JsonlContents:
+    """A parsed JSONL result file.
+
+    Attributes:
+        header: the header record, or ``None`` if the file lacks one.
+        frames: the ``frame`` records, in file order.
+        summary: the ``summary`` record, or ``None`` (run killed before the end).
+        truncated: the last line was incomplete (a killed run) and was ignored.
+    """
+
+    header: dict[str, Any] | None
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
+    truncated: bool = False
+
+
+def read_jsonl(path: str | os.PathLike) -> JsonlContents:
+    """Parse a streampose JSONL file, tolerating a half-written last line.
+
+    Raises:
+        InputError: missing file, or a malformed line that is not the last one.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
+    lines = text.split("\n")
+    # A complete file ends with "\n", leaving an empty last element; anything else there is a
+    # line the writer did not finish.
+    tail = lines.pop()
+    contents = JsonlContents(header=None, truncated=bool(tail.strip()))
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InputError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+        kind = record.get("type") if isinstance(record, dict) else None
+        if kind == "header":
+            contents.header = record
+        elif kind == "frame":
+            contents.frames.append(record)
+        elif kind == "summary":
+            contents.summary = record
+        else:
+            raise InputError(f"{path}:{number}: unknown record type {kind!r}")
+    return contents
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace NaN/inf by None and numpy scalars/arrays by Python values (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value

@@ -1,0 +1,577 @@
+"""Stage 1: the frame reader.
+
+``open_source`` turns a file, webcam or network stream into an iterator of ``streampose.types.Frame``:
+RGB uint8 images, already rotated upright, with the container's exact presentation times (variable
+frame rate survives).  Decoding runs in its own thread behind a bounded queue so that decoding
+overlaps with the pose stages:
+
+* offline (``realtime=False``) the decoder blocks when the queue is full -- backpressure, nothing is
+  ever dropped;
+* live (``realtime=True``) a full queue drops its *oldest* frame, so the consumer always gets the
+  freshest picture and latency stays bounded; drops are counted in ``FrameReader.stats.dropped``.
+
+Bad input fails early with a one-line ``InputError``.  Damage in the middle of a stream (truncated
+file, garbage bytes) does not: broken packets/frames are skipped with a logged warning, counted in
+``stats.damaged``, and everything decodable is still delivered.
+
+Example::
+
+    with open_source("walk.mp4", max_frames=100) as reader:
+        print(reader.info.width, reader.info.height, reader.info.fps)
+        for frame in reader:
+            ...  # frame.image (H, W, 3) uint8, frame.time seconds
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from streampose.errors import InputError, StageError, StreamposeError
+from streampose.types import Frame, VideoInfo
+
+log = logging.getLogger(__name__)
+
+NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp")
+# Formats FFmpeg uses for single still images; a PNG renamed to .mp4 must not pass as a 1-frame video.
+_IMAGE_FORMATS = re.compile(r"^(image2|.*_pipe)$")
+# Consecutive unreadable packets after which we stop instead of scanning megabytes of garbage.
+_MAX_CONSECUTIVE_DEMUX_ERRORS = 50
+# Warn about the first few damaged packets individually, then only count (long broken streams).
+_DAMAGE_WARNINGS = 5
+_NETWORK_TIMEOUT_S = 10.0
+_POLL_S = 0.05
+
+
+@dataclass
+class ReaderStats:
+    """Counters of the decode thread.
+
+    Attributes:
+        decoded: frames decoded and accepted (before any realtime drop).
+        damaged: packets or frames that could not be decoded (or decoded as corrupt) and were skipped.
+        dropped: frames discarded in realtime mode because the consumer was behind.
+    """
+
+    decoded: int = 0
+    damaged: int = 0
+    dropped: int = 0
+
+
+class _End:
+    """Queue marker: the decode thread finished normally."""
+
+
+@dataclass
+class _Failure:
+    """Queue marker: the decode thread failed; the consumer re-raises ``error``."""
+
+    error: BaseException
+
+
+@dataclass(frozen=True)
+class _SourceSpec:
+    """How to hand a user's source description to ``av.open``."""
+
+    url: str
+    display: str
+    format: str | None = None
+    options: dict[str, str] | None = None
+    is_live: bool = False
+    is_file: bool = False
+
+
+def open_source(
+    source: str | os.PathLike | int,
+    *,
+    realtime: bool = False,
+    queue_size: int = 8,
+    max_frames: int | None = None,
+    start_time: float | None = None,
+) -> "FrameReader":
+    """Open a video file, webcam or network stream and start decoding it in a background thread.
+
+    Args:
+        source: a file path; ``"webcam:N"``, an ``int`` N or a device path like ``/dev/video0``
+            for a camera; or an ``rtsp://``, ``rtmp://``, ``http(s)://``, ``udp://`` ... URL.
+        realtime: drop the oldest queued frame when the consumer falls behind (live use) instead of
+            blocking the decoder (offline use, never drops).
+        queue_size: frames buffered between the decode thread and the consumer (>= 1).
+        max_frames: stop after this many frames (``None``: until the end of the source).
+        start_time: seek to this time in seconds (relative to the stream start) before decoding;
+            frames before it are decoded but not delivered, so the first frame is exact.
+
+    Returns:
+        A started ``FrameReader``; iterate it for ``Frame`` records and close it (or use ``with``).
+
+    Raises:
+        InputError: the source is missing, unreadable, not a video, has no video stream, uses a codec
+            FFmpeg cannot decode, or has no decodable frame.
+    """
+    if queue_size < 1:
+        raise InputError(f"queue_size must be >= 1, got {queue_size}")
+    if max_frames is not None and max_frames < 0:
+        raise InputError(f"max_frames must be >= 0, got {max_frames}")
+    if start_time is not None and start_time < 0:
+        raise InputError(f"start_time must be >= 0 seconds, got {start_time}")
+    spec = _parse_source(source)
+    container, spec = _open_container(spec)
+    try:
+        return FrameReader(
+            container, spec, realtime=realtime, queue_size=queue_size, max_frames=max_frames,
+            start_time=start_time,
+        )
+    except BaseException:
+        container.close()
+        raise
+
+
+class FrameReader:
+    """Iterator of upright RGB ``Frame`` records decoded in a background thread.
+
+    Built by ``open_source``; not meant to be constructed directly.  ``info`` describes the source
+    (size after rotation), ``stats`` counts decoded / damaged / dropped frames.  Iterating re-raises
+    any error of the decode thread; ``close()`` stops the thread promptly even if the consumer never
+    reads again.
+    """
+
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        spec: _SourceSpec,
+        *,
+        realtime: bool,
+        queue_size: int,
+        max_frames: int | None,
+        start_time: float | None,
+    ) -> None:
+        self.stats = ReaderStats()
+        self._container = container
+        self._spec = spec
+        self._realtime = realtime
+        self._max_frames = max_frames
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._finished = False
+        self._damage_warned = 0
+
+        self._stream = _pick_video_stream(container, spec.display)
+        # Frame threading decodes several frames at once: best throughput for files, but it delays
+        # every frame by the thread count, which a live source cannot afford.
+        self._stream.thread_type = "SLICE" if spec.is_live else "AUTO"
+        self._time_base = self._stream.time_base or Fraction(1, 1_000_000)
+        self._start_offset = _stream_start_seconds(container, self._stream)
+        self._start_time = start_time
+        if start_time:
+            if self._start_offset is None:
+                # Containers that do not state a start (Matroska) start at 0 in practice; a seek
+                # needs a reference before the first frame is seen.
+                self._start_offset = 0.0
+            self._seek(start_time)
+
+        self._decoder = self._decoded_frames()
+        first = self._peek_first_frame()
+        self._rotation_ccw = _rotation_of(first, self._stream) if first is not None else 0
+        self.info = self._describe(first)
+        self._pending_first = first
+
+        self._thread = threading.Thread(
+            target=self._run, name=f"streampose-reader[{spec.display}]", daemon=True
+        )
+        self._thread.start()
+
+    # ------------------------------------------------------------------ consumer side
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self
+
+    def __next__(self) -> Frame:
+        if self._finished:
+            raise StopIteration
+        while True:
+            try:
+                item = self._queue.get(timeout=_POLL_S * 4)
+            except queue.Empty:
+                if self._thread.is_alive():
+                    continue
+                # The thread always leaves an end marker; an empty queue and a dead thread only
+                # happen after close() -- finish rather than wait forever.
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    self._finished = True
+                    raise StopIteration from None
+            break
+        if isinstance(item, _End):
+            self._finished = True
+            raise StopIteration
+        if isinstance(item, _Failure):
+            self._finished = True
+            error = item.error
+            if isinstance(error, StreamposeError):
+                raise error
+            raise StageError("reader", error) from error
+        return item
+
+    def close(self) -> None:
+        """Stop the decode thread, free the decoder and the file/stream.  Idempotent."""
+        self._stop.set()
+        self._finished = True
+        thread = getattr(self, "_thread", None)
+        if thread is not None and thread.is_alive():
+            deadline = time.monotonic() + 5.0
+            while thread.is_alive() and time.monotonic() < deadline:
+                self._drain()  # unblocks a producer waiting on a full queue
+                thread.join(timeout=_POLL_S)
+        if thread is None or not thread.is_alive():
+            # Never close the container under a thread still inside FFmpeg (a stalled network
+            # read); the daemon thread then dies with the process.
+            self._container.close()
+        self._drain()
+
+    def __enter__(self) -> "FrameReader":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_finished", True):
+            self.close()
+
+    @property
+    def realtime(self) -> bool:
+        return self._realtime
+
+    # ------------------------------------------------------------------ decode thread
+
+    def _run(self) -> None:
+        try:
+            index = 0
+            frames = self._decoder
+            if self._pending_first is not None:
+                frames = _chain_first(self._pending_first, frames)
+                self._pending_first = None
+            for av_frame in frames:
+                if self._stop.is_set():
+                    return
+                if self._max_frames is not None and index >= self._max_frames:
+                    break
+                frame = self._to_frame(av_frame, index)
+                self.stats.decoded += 1
+                index += 1
+                self._put(frame)
+            self._put_final(_End())
+        except BaseException as error:  # noqa: BLE001 -- every failure must reach the consumer
+            self._put_final(_Failure(error))
+
+    def _put(self, frame: Frame) -> None:
+        if self._realtime:
+            while not self._stop.is_set():
+                try:
+                    self._queue.put_nowait(frame)
+                    return
+                except queue.Full:
+                    try:
+                        self._queue.get_nowait()
+                        self.stats.dropped += 1
+                    except queue.Empty:
+                        pass
+            return
+        while not self._stop.is_set():
+            try:
+                self._queue.put(frame, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def _put_final(self, item: _End | _Failure) -> None:
+        # The end marker is never dropped, even in realtime mode: only frames are.
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def _to_frame(self, av_frame: av.VideoFrame, index: int) -> Frame:
+        image = av_frame.to_ndarray(format="rgb24")
+        k = (self._rotation_ccw // 90) % 4
+        if k:
+            image = np.ascontiguousarray(np.rot90(image, k))
+        return Frame(
+            index=index, time=self._frame_time(av_frame), image=image,
+            capture_time=time.perf_counter(),
+        )
+
+    def _frame_time(self, av_frame: av.VideoFrame) -> float:
+        pts = av_frame.pts
+        if pts is None:
+            pts = av_frame.dts
+        if pts is None:
+            # No timestamp at all (some raw live streams): extrapolate at the nominal rate.
+            self._last_time = getattr(self, "_last_time", -self._nominal_period()) + self._nominal_period()
+            return self._last_time
+        if self._start_offset is None:
+            self._start_offset = float(pts * self._time_base)
+        self._last_time = float(pts * self._time_base) - self._start_offset
+        return self._last_time
+
+    def _nominal_period(self) -> float:
+        fps = getattr(self, "info", None) and self.info.fps
+        return 1.0 / fps if fps else 1.0 / 30.0
+
+    def _decoded_frames(self) -> Iterator[av.VideoFrame]:
+        """Demux and decode packet by packet so one broken packet costs one packet, not the stream."""
+        stream = self._stream
+        consecutive_errors = 0
+        demuxer = self._container.demux(stream)
+        while not self._stop.is_set():
+            try:
+                packet = next(demuxer)
+                consecutive_errors = 0
+            except StopIteration:
+                return
+            except av.error.FFmpegError as error:
+                if isinstance(error, (av.error.ExitError,)):
+                    raise
+                consecutive_errors += 1
+                self._damaged(f"unreadable data in container: {error}")
+                if consecutive_errors >= _MAX_CONSECUTIVE_DEMUX_ERRORS:
+                    log.warning("%s: giving up after %d unreadable packets in a row",
+                                self._spec.display, consecutive_errors)
+                    return
+                demuxer = self._container.demux(stream)
+                continue
+            try:
+                # A null packet at the end of the demuxer flushes frames held by the decoder.
+                decoded = packet.decode()
+            except av.error.FFmpegError as error:
+                if packet.size == 0:
+                    return
+                self._damaged(f"damaged packet at pts={packet.pts}: {_one_line(error)}")
+                continue
+            if packet.is_corrupt:
+                # The demuxer flagged it (e.g. MPEG-TS continuity errors).  It was still fed to the
+                # decoder to keep reference frames in sync, but its pictures are not trusted.
+                self._damaged(f"corrupt packet at pts={packet.pts}")
+                continue
+            for av_frame in decoded:
+                if av_frame.is_corrupt:
+                    self._damaged(f"corrupt frame at pts={av_frame.pts}")
+                    continue
+                if self._start_time and self._before_start(av_frame):
+                    continue
+                yield av_frame
+
+    def _before_start(self, av_frame: av.VideoFrame) -> bool:
+        if av_frame.pts is None or self._start_offset is None:
+            return False
+        t = float(av_frame.pts * self._time_base) - self._start_offset
+        # Half a microsecond of slack absorbs rounding of the requested time to the time base.
+        return t < self._start_time - 5e-7
+
+    def _damaged(self, message: str) -> None:
+        self.stats.damaged += 1
+        if self._damage_warned < _DAMAGE_WARNINGS:
+            log.warning("%s: %s (skipped)", self._spec.display, message)
+        elif self._damage_warned == _DAMAGE_WARNINGS:
+            log.warning("%s: more damaged packets; counting them silently", self._spec.display)
+        self._damage_warned += 1
+
+    # ------------------------------------------------------------------ opening
+
+    def _seek(self, seconds: float) -> None:
+        if self._spec.is_live:
+            raise InputError(f"{self._spec.display}: cannot seek in a live source")
+        target = (self._start_offset or 0.0) + seconds
+        try:
+            self._container.seek(
+                int(target / self._time_base), stream=self._stream, backward=True, any_frame=False
+            )
+        except av.error.FFmpegError as error:
+            raise InputError(f"{self._spec.display}: cannot seek to {seconds:.3f} s ({error})") from None
+
+    def _peek_first_frame(self) -> av.VideoFrame | None:
+        """Decode the first frame now: it proves the file is decodable and carries the rotation."""
+        try:
+            return next(self._decoder)
+        except StopIteration:
+            if self._start_time:
+                return None  # seeking past the end is not an error: the reader is just empty
+            raise InputError(f"{self._spec.display}: no decodable video frame") from None
+        except av.error.FFmpegError as error:
+            raise InputError(f"{self._spec.display}: cannot decode video ({error})") from None
+
+    def _describe(self, first: av.VideoFrame | None) -> VideoInfo:
+        stream, ctx = self._stream, self._stream.codec_context
+        width = first.width if first is not None else ctx.width
+        height = first.height if first is not None else ctx.height
+        if (self._rotation_ccw // 90) % 2:
+            width, height = height, width
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else None
+        duration = None
+        if stream.duration and stream.time_base:
+            duration = float(stream.duration * stream.time_base)
+        elif self._container.duration and self._container.duration > 0:
+            duration = self._container.duration / av.time_base
+        if self._spec.is_live:
+            duration = None
+        frame_count = stream.frames if stream.frames and stream.frames > 0 else None
+        pixel_format = first.format.name if first is not None else (ctx.format.name if ctx.format else None)
+        return VideoInfo(
+            source=self._spec.display, width=int(width), height=int(height), fps=fps,
+            duration=duration, frame_count=frame_count, codec=ctx.name, pixel_format=pixel_format,
+            rotation=(-self._rotation_ccw) % 360, is_live=self._spec.is_live,
+        )
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+
+
+def _chain_first(first: av.VideoFrame, rest: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+    yield first
+    yield from rest
+
+
+def _parse_source(source: str | os.PathLike | int) -> _SourceSpec:
+    """Classify a user's source description (file / camera / network URL) without touching it."""
+    if isinstance(source, bool):
+        raise InputError(f"not a video source: {source!r}")
+    if isinstance(source, int):
+        return _webcam_spec(source)
+    text = os.fspath(source) if isinstance(source, os.PathLike) else source
+    if not isinstance(text, str) or not text:
+        raise InputError(f"not a video source: {source!r}")
+    webcam = re.fullmatch(r"webcam(?::(\d+))?", text.strip())
+    if webcam:
+        return _webcam_spec(int(webcam.group(1) or 0))
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme in NETWORK_SCHEMES:
+        options = {"rtsp_transport": "tcp"} if scheme.startswith("rtsp") else {}
+        # Plain HTTP may serve an ordinary file; treat it as live only if it turns out to have no
+        # duration (decided after opening).
+        live = scheme not in ("http", "https")
+        return _SourceSpec(url=text, display=text, options=options, is_live=live)
+    if scheme == "file":
+        text = text[len("file://"):]
+    if text.startswith("/dev/video"):
+        if not Path(text).exists():
+            raise InputError(f"camera device not found: {text}")
+        return _SourceSpec(url=text, display=text, format="v4l2", is_live=True)
+    return _SourceSpec(url=text, display=text, is_file=True)
+
+
+def _webcam_spec(index: int) -> _SourceSpec:
+    if index < 0:
+        raise InputError(f"webcam index must be >= 0, got {index}")
+    display = f"webcam:{index}"
+    if sys.platform == "darwin":
+        return _SourceSpec(url=str(index), display=display, format="avfoundation",
+                           options={"framerate": "30"}, is_live=True)
+    if sys.platform.startswith("win"):
+        return _SourceSpec(url=f"video={index}", display=display, format="dshow", is_live=True)
+    device = f"/dev/video{index}"
+    if not Path(device).exists():
+        raise InputError(f"{display}: no camera at {device}")
+    return _SourceSpec(url=device, display=display, format="v4l2", is_live=True)
+
+
+def _check_file(spec: _SourceSpec) -> None:
+    path = Path(spec.url)
+    if not path.exists():
+        raise InputError(f"{spec.display}: no such file")
+    if path.is_dir():
+        raise InputError(f"{spec.display}: is a directory, not a video file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{spec.display}: permission denied (not readable)")
+    if path.stat().st_size == 0:
+        raise InputError(f"{spec.display}: file is empty (0 bytes)")
+
+
+def _open_container(spec: _SourceSpec) -> tuple[av.container.InputContainer, _SourceSpec]:
+    if spec.is_file:
+        _check_file(spec)
+    kwargs: dict = {}
+    if spec.format:
+        kwargs["format"] = spec.format
+    if spec.options:
+        kwargs["options"] = dict(spec.options)
+    if not spec.is_file:
+        kwargs["timeout"] = _NETWORK_TIMEOUT_S
+    try:
+        container = av.open(spec.url, mode="r", **kwargs)
+    except (FileNotFoundError, av.error.FileNotFoundError):
+        raise InputError(f"{spec.display}: no such file or device") from None
+    except (PermissionError, av.error.PermissionError):
+        raise InputError(f"{spec.display}: permission denied (not readable)") from None
+    except (IsADirectoryError, av.error.IsADirectoryError):
+        raise InputError(f"{spec.display}: is a directory, not a video file") from None
+    except av.error.InvalidDataError:
+        raise InputError(f"{spec.display}: not a readable video (unrecognised format, or a truncated/corrupt container)") from None
+    except (av.error.FFmpegError, OSError) as error:
+        raise InputError(f"{spec.display}: cannot open ({_one_line(error)})") from None
+    if _IMAGE_FORMATS.match(container.format.name or ""):
+        kind = container.format.name.replace("_pipe", "")
+        container.close()
+        raise InputError(f"{spec.display}: is a still image ({kind}), not a video")
+    if not spec.is_live and not spec.is_file and not container.duration:
+        # An HTTP URL without a duration is a live stream, not a file served over HTTP.
+        spec = _SourceSpec(url=spec.url, display=spec.display, format=spec.format,
+                           options=spec.options, is_live=True)
+    return container, spec
+
+
+def _pick_video_stream(container: av.container.InputContainer, display: str):
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams})
+        what = f"only {', '.join(kinds)} streams" if kinds else "no streams"
+        raise InputError(f"{display}: no video stream ({what})")
+    stream = container.streams.video[0]
+    if stream.codec_context is None:
+        raise InputError(f"{display}: unsupported video codec (FFmpeg has no decoder for it)")
+    return stream
+
+
+def _stream_start_seconds(container, stream) -> float | None:
+    if stream.start_time is not None and stream.time_base:
+        return float(stream.start_time * stream.time_base)
+    if container.start_time is not None:
+        return container.start_time / av.time_base
+    return None
+
+
+def _rotation_of(first: av.VideoFrame, stream) -> int:
+    """Counter-clockwise rotation (multiple of 90) that makes decoded frames upright."""
+    angle = float(first.rotation or 0)
+    if not angle:
+        tag = stream.metadata.get("rotate")  # legacy tag: clockwise degrees
+        if tag:
+            try:
+                angle = -float(tag)
+            except ValueError:
+                angle = 0.0
+    quarter = int(round(angle / 90.0)) * 90
+    if abs(angle - quarter) > 1:
+        log.warning("rotation %.1f deg is not a multiple of 90; using %d", angle, quarter)
+    return quarter % 360
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
