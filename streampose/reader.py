@@ -450,6 +450,17 @@ def _chain_first(first: av.VideoFrame, rest: Iterator[av.VideoFrame]) -> Iterato
     yield from rest
 
 
+def is_live_source(source: str | os.PathLike | int) -> bool:
+    """Whether ``source`` names a camera or a live network stream (by its form; nothing is opened).
+
+    Plain ``http(s)://`` URLs count as files: they usually serve one.
+    """
+    try:
+        return _parse_source(source).is_live
+    except InputError:
+        return False
+
+
 def _parse_source(source: str | os.PathLike | int) -> _SourceSpec:
     """Classify a user's source description (file / camera / network URL) without touching it."""
     if isinstance(source, bool):
