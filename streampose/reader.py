@@ -483,8 +483,6 @@ def _parse_source(source: str | os.PathLike | int) -> _SourceSpec:
     if scheme == "file":
         text = text[len("file://"):]
     if text.startswith("/dev/video"):
-        if not Path(text).exists():
-            raise InputError(f"camera device not found: {text}")
         return _SourceSpec(url=text, display=text, format="v4l2", is_live=True)
     return _SourceSpec(url=text, display=text, is_file=True)
 
@@ -498,10 +496,7 @@ def _webcam_spec(index: int) -> _SourceSpec:
                            options={"framerate": "30"}, is_live=True)
     if sys.platform.startswith("win"):
         return _SourceSpec(url=f"video={index}", display=display, format="dshow", is_live=True)
-    device = f"/dev/video{index}"
-    if not Path(device).exists():
-        raise InputError(f"{display}: no camera at {device}")
-    return _SourceSpec(url=device, display=display, format="v4l2", is_live=True)
+    return _SourceSpec(url=f"/dev/video{index}", display=display, format="v4l2", is_live=True)
 
 
 def _check_file(spec: _SourceSpec) -> None:
@@ -512,13 +507,16 @@ def _check_file(spec: _SourceSpec) -> None:
         raise InputError(f"{spec.display}: is a directory, not a video file")
     if not os.access(path, os.R_OK):
         raise InputError(f"{spec.display}: permission denied (not readable)")
-    if path.stat().st_size == 0:
+    # Only regular files have a meaningful size: a FIFO or device reads 0 here and still streams.
+    if path.is_file() and path.stat().st_size == 0:
         raise InputError(f"{spec.display}: file is empty (0 bytes)")
 
 
 def _open_container(spec: _SourceSpec) -> tuple[av.container.InputContainer, _SourceSpec]:
     if spec.is_file:
         _check_file(spec)
+    if spec.format == "v4l2" and not Path(spec.url).exists():
+        raise InputError(f"{spec.display}: no camera at {spec.url}")
     kwargs: dict = {}
     if spec.format:
         kwargs["format"] = spec.format
