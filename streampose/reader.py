@@ -52,6 +52,7 @@ _MAX_CONSECUTIVE_DEMUX_ERRORS = 50
 _DAMAGE_WARNINGS = 5
 _NETWORK_TIMEOUT_S = 10.0
 _POLL_S = 0.05
+_CLOSE_GRACE_S = 1.0
 
 
 @dataclass
@@ -230,7 +231,9 @@ class FrameReader:
         self._finished = True
         thread = getattr(self, "_thread", None)
         if thread is not None and thread.is_alive():
-            deadline = time.monotonic() + 5.0
+            # A file's decode thread only ever waits on the queue (polled every _POLL_S); only a
+            # stalled live read can take longer, and that thread is abandoned rather than awaited.
+            deadline = time.monotonic() + _CLOSE_GRACE_S
             while thread.is_alive() and time.monotonic() < deadline:
                 self._drain()  # unblocks a producer waiting on a full queue
                 thread.join(timeout=_POLL_S)
