@@ -74,3 +74,79 @@ def test_bad_frame_shape_is_a_clear_error():
     runner = StreamingTemporalModel(temporal_model(27, channels=8).eval())
     with pytest.raises(ValueError, match=r"\(17, 2\)"):
         runner.push(np.zeros((17, 3)))
+
+
+# -- public API: Lifter / LifterStream -------------------------------------------------------------
+def _lifter(tmp_path, causal, receptive_field=27, trajectory=True):
+    from streampose.lifter import load_lifter
+    from streampose.lifter.checkpoint import save_lifter_weights
+
+    torch.manual_seed(3)
+    pose = _trained_looking(temporal_model(receptive_field, causal=causal, channels=16))
+    traj = _trained_looking(trajectory_model(receptive_field, causal=causal, channels=16)) if trajectory else None
+    path = tmp_path / "lifter_test.pt"
+    save_lifter_weights(path, pose, traj, {"input_layout": "h36m17", "fps": {"trained_range": [25, 60]}})
+    return load_lifter(str(path), causal=causal)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_lifter_stream_equals_lift_sequence(tmp_path, causal):
+    lifter = _lifter(tmp_path, causal)
+    assert lifter.receptive_field == 27 and lifter.lag == (0 if causal else 13)
+    assert lifter.input_layout == "h36m17"
+    rng = np.random.default_rng(0)
+    kp2d = np.concatenate([rng.uniform(0, 640, (40, 17, 2)), rng.uniform(0, 1, (40, 17, 1))], -1)
+    kp3d, root = lifter.lift_sequence(kp2d, (640, 480))
+    assert kp3d.shape == (40, 17, 3) and root.shape == (40, 3)
+    np.testing.assert_allclose(kp3d[:, 0], 0.0, atol=1e-7)  # root-relative
+    stream = lifter.stream((640, 480))
+    results = [r for x in kp2d for r in stream.push(x)] + stream.flush()
+    assert [r.index for r in results] == list(range(40))
+    np.testing.assert_allclose(np.stack([r.keypoints3d for r in results]), kp3d, rtol=1e-4, atol=3e-5)
+    np.testing.assert_allclose(np.stack([r.root for r in results]), root, rtol=1e-4, atol=3e-5)
+
+
+def test_lifter_uses_normalised_coordinates(tmp_path):
+    # The same pose filmed at twice the resolution (pixels x2) must lift to the same 3D.
+    lifter = _lifter(tmp_path, causal=True, trajectory=False)
+    kp2d = np.random.default_rng(1).uniform(100, 300, (10, 17, 2))
+    a, root = lifter.lift_sequence(kp2d, (640, 480))
+    b, _ = lifter.lift_sequence(kp2d * 2, (1280, 960))
+    assert root is None
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_lifter_bad_inputs_are_input_errors(tmp_path):
+    from streampose.errors import InputError
+
+    lifter = _lifter(tmp_path, causal=False, trajectory=False)
+    with pytest.raises(InputError, match="17"):
+        lifter.lift_sequence(np.zeros((5, 16, 3)), (640, 480))
+    with pytest.raises(InputError, match="NaN"):
+        lifter.lift_sequence(np.full((5, 17, 3), np.nan), (640, 480))
+    with pytest.raises(InputError, match="image_size"):
+        lifter.stream((0, 480))
+    with pytest.raises(InputError, match=r"\(17, 3\)"):
+        lifter.stream((640, 480)).push(np.zeros((5, 17, 3)))
+
+
+def test_missing_weights_are_a_model_error(tmp_path, monkeypatch):
+    from streampose.errors import ModelError
+    from streampose.lifter import load_lifter
+
+    monkeypatch.setenv("STREAMPOSE_CACHE", str(tmp_path))
+    with pytest.raises(ModelError, match="not found"):
+        load_lifter("no_such_model")
+    with pytest.raises(ModelError, match="not found"):
+        load_lifter(tmp_path / "missing.pt")
+
+
+def test_weights_in_cache_are_found_by_name(tmp_path, monkeypatch):
+    from streampose.lifter import load_lifter
+    from streampose.lifter.checkpoint import save_lifter_weights
+
+    monkeypatch.setenv("STREAMPOSE_CACHE", str(tmp_path))
+    save_lifter_weights(tmp_path / "lifter" / "lifter_mine.pt", temporal_model(27, channels=8).eval(), None,
+                        {"input_layout": "coco17"})
+    lifter = load_lifter("mine")
+    assert lifter.input_layout == "coco17" and lifter.receptive_field == 27

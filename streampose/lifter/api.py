@@ -1,0 +1,209 @@
+"""Public lifter API: ``load_lifter`` -> :class:`Lifter` (offline sequences) / :class:`LifterStream` (live).
+
+Inputs are 2D keypoints in pixels, ``(17, 3)`` per frame ``[x, y, confidence]`` (the confidence is not
+used by the network) in the lifter's :attr:`Lifter.input_layout` joint order: ``"h36m17"`` for
+streampose's own models, ``"coco17"`` for VideoPose3D's COCO checkpoints.  They are normalised with
+:func:`streampose.camera.normalize_screen_coordinates`, exactly as during training.
+
+Outputs are Human3.6M-17 poses in metres, camera axes (x right, y down, z forward), root-relative
+(Hip = 0), plus -- when the weights include a trajectory model -- the root's camera-space position.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from streampose.errors import InputError, ModelError
+from streampose.lifter.checkpoint import LifterWeights, load_lifter_weights
+from streampose.lifter.model import TemporalModel
+from streampose.lifter.streaming import StreamingTemporalModel
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+DEFAULT_NAMES = {False: "cmu", True: "cmu_causal"}
+
+
+@dataclass
+class LiftResult:
+    """The 3D pose of one frame from a :class:`LifterStream`.
+
+    Attributes:
+        keypoints3d: ``(17, 3)`` H36M-17 metres, camera axes, root-relative (Hip = 0).
+        root: ``(3,)`` Hip position in camera space (metres), or ``None`` without a trajectory model.
+        index: frame number in the stream (0 = first pushed frame).
+    """
+
+    keypoints3d: np.ndarray
+    root: np.ndarray | None
+    index: int = -1
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("STREAMPOSE_CACHE", Path.home() / ".cache" / "streampose")) / "lifter"
+
+
+def resolve_weights(name_or_path: str | os.PathLike, causal: bool = False) -> Path:
+    """Find a weights file: an existing path, or a shipped name in ``models/`` or the cache.
+
+    ``"default"`` is ``"cmu"`` (symmetric, offline) or ``"cmu_causal"`` (live).  A name ``NAME`` is looked
+    up as ``lifter_NAME.pt`` in the repository's ``models/`` and then in ``$STREAMPOSE_CACHE/lifter/``.
+    """
+    text = os.fspath(name_or_path)
+    direct = Path(text).expanduser()
+    if direct.is_file():
+        return direct
+    name = DEFAULT_NAMES[bool(causal)] if text == "default" else text
+    candidates = [folder / f"lifter_{name}.pt" for folder in (MODELS_DIR, _cache_dir())]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    available = sorted(p.stem.removeprefix("lifter_") for folder in (MODELS_DIR, _cache_dir())
+                       if folder.is_dir() for p in folder.glob("lifter_*.pt"))
+    raise ModelError(f"lifter weights {text!r} not found (looked for {direct} and "
+                     f"{', '.join(str(c) for c in candidates)}); available: {available or 'none'}")
+
+
+def load_lifter(name_or_path: str | os.PathLike = "default", causal: bool = False, device: str = "cpu",
+                *, input_layout: str | None = None) -> "Lifter":
+    """Load a lifter by shipped name (``"default"``, ``"cmu"``, ``"cmu_causal"``, ...) or file path.
+
+    Args:
+        name_or_path: shipped name, a streampose ``.pt`` file, or a VideoPose3D ``.bin`` checkpoint.
+        causal: live use (no look-ahead).  Picks the causal default model; for reference checkpoints
+            it says that the checkpoint was trained causal.
+        device: torch device for :meth:`Lifter.lift_sequence` (streams always run on the CPU).
+        input_layout: joint order of a reference checkpoint's input (``"h36m17"``/``"coco17"``), when
+            its file name does not tell.
+
+    Raises:
+        ModelError: the weights are missing or unusable.
+    """
+    path = resolve_weights(name_or_path, causal)
+    weights = load_lifter_weights(path, causal=causal, input_layout=input_layout)
+    return Lifter(weights, device=device, description=path.stem)
+
+
+class Lifter:
+    """A loaded 2D->3D lifter: pose model (+ optional trajectory model) and how to feed it."""
+
+    def __init__(self, weights: LifterWeights, device: str = "cpu", description: str = "lifter"):
+        try:
+            self.device = torch.device(device)
+        except RuntimeError as exc:
+            raise ModelError(f"bad device {device!r}: {exc}") from exc
+        self.pose_model: TemporalModel = weights.pose.eval().to(self.device)
+        self.trajectory_model: TemporalModel | None = (
+            None if weights.trajectory is None else weights.trajectory.eval().to(self.device))
+        self.metadata: dict[str, Any] = weights.metadata
+        self.input_layout: str = weights.input_layout
+        self.description = description
+
+    @property
+    def receptive_field(self) -> int:
+        return self.pose_model.receptive_field
+
+    @property
+    def causal(self) -> bool:
+        return self.pose_model.causal
+
+    @property
+    def lag(self) -> int:
+        """Frames a stream's output trails its input (half the receptive field; 0 when causal)."""
+        return self.pose_model.pad - self.pose_model.causal_shift
+
+    @property
+    def has_trajectory(self) -> bool:
+        return self.trajectory_model is not None
+
+    def normalize(self, kp2d: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+        """``(..., 17, 2|3)`` pixels -> ``(..., 17, 2)`` normalised screen coordinates."""
+        from streampose.camera import normalize_screen_coordinates
+
+        width, height = _check_size(image_size)
+        kp2d = np.asarray(kp2d, dtype=np.float32)
+        if kp2d.ndim < 2 or kp2d.shape[-2:] not in ((17, 2), (17, 3)):
+            raise InputError(f"2D keypoints must be (..., 17, 2 or 3) pixels, got shape {kp2d.shape}")
+        xy = kp2d[..., :2]
+        if not np.isfinite(xy).all():
+            raise InputError("2D keypoints contain NaN or infinite values")
+        return np.asarray(normalize_screen_coordinates(xy, width, height), dtype=np.float32)
+
+    @torch.no_grad()
+    def lift_sequence(self, kp2d: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Lift a whole sequence offline (replicate padding at both ends).
+
+        Args:
+            kp2d: ``(T, 17, 3)`` (or ``(T, 17, 2)``) pixel keypoints in :attr:`input_layout` order.
+            image_size: ``(width, height)`` of the frames, pixels.
+
+        Returns:
+            ``kp3d`` ``(T, 17, 3)`` metres root-relative, and ``root`` ``(T, 3)`` metres camera space or
+            ``None`` when there is no trajectory model.
+        """
+        kp2d = np.asarray(kp2d)
+        if kp2d.ndim != 3 or len(kp2d) == 0:
+            raise InputError(f"expected a (T >= 1, 17, 3) keypoint sequence, got shape {kp2d.shape}")
+        x = torch.from_numpy(self.normalize(kp2d, image_size))[None].to(self.device)
+        kp3d = self.pose_model.forward_sequence(x)[0]
+        kp3d = (kp3d - kp3d[:, :1]).cpu().numpy()
+        root = None
+        if self.trajectory_model is not None:
+            root = self.trajectory_model.forward_sequence(x)[0, :, 0].cpu().numpy()
+        return kp3d.astype(np.float32), None if root is None else root.astype(np.float32)
+
+    def stream(self, image_size: tuple[int, int]) -> "LifterStream":
+        """A per-frame stream (one per tracked person) for frames of ``image_size = (w, h)``."""
+        return LifterStream(self, image_size)
+
+
+class LifterStream:
+    """Frame-by-frame lifting; results equal :meth:`Lifter.lift_sequence` on the same frames."""
+
+    def __init__(self, lifter: Lifter, image_size: tuple[int, int]):
+        self._lifter = lifter
+        self.image_size = _check_size(image_size)
+        self._pose = StreamingTemporalModel(lifter.pose_model.cpu())
+        self._trajectory = (None if lifter.trajectory_model is None
+                            else StreamingTemporalModel(lifter.trajectory_model.cpu()))
+        lifter.pose_model.to(lifter.device)
+        if lifter.trajectory_model is not None:
+            lifter.trajectory_model.to(lifter.device)
+        self.lag = self._pose.lag
+
+    def push(self, kp2d: np.ndarray) -> list[LiftResult]:
+        """Feed the next frame's ``(17, 3)`` pixel keypoints; returns the frames now complete."""
+        kp2d = np.asarray(kp2d)
+        if kp2d.shape not in ((17, 2), (17, 3)):
+            raise InputError(f"one frame of 2D keypoints must be (17, 3), got shape {kp2d.shape}")
+        x = self._lifter.normalize(kp2d, self.image_size)
+        poses = self._pose.push(x)
+        roots = self._trajectory.push(x) if self._trajectory is not None else None
+        return self._results(poses, roots)
+
+    def flush(self) -> list[LiftResult]:
+        """End of stream: the last ``lag`` frames (replicate-padded at the end); then the stream resets."""
+        poses = self._pose.flush()
+        roots = self._trajectory.flush() if self._trajectory is not None else None
+        return self._results(poses, roots)
+
+    @staticmethod
+    def _results(poses, roots) -> list[LiftResult]:
+        out = []
+        for k, (index, pose) in enumerate(poses):
+            root = None if roots is None else roots[k][1][0]
+            out.append(LiftResult(keypoints3d=pose - pose[:1], root=root, index=index))
+        return out
+
+
+def _check_size(image_size) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in image_size)
+    except (TypeError, ValueError):
+        raise InputError(f"image_size must be (width, height), got {image_size!r}") from None
+    if width <= 0 or height <= 0:
+        raise InputError(f"image_size must be positive, got {image_size!r}")
+    return width, height

@@ -1,0 +1,389 @@
+"""Train the temporal-conv lifter (pose + root trajectory) on mocap filmed by virtual cameras.
+
+    python -m streampose.train.lifter --data cmu --receptive-field 81 --causal --epochs 10 \\
+        --channels 256 --out models/lifter_cmu_causal.pt
+
+Per epoch, every training clip is (optionally) resampled to a random frame rate in ``--fps-range``,
+filmed by a freshly sampled :class:`~streampose.camera.VirtualCamera`, projected to pixels, corrupted
+by :class:`~streampose.mocap.noise.Noise2D` (detector-like 2D errors) and normalised with
+``normalize_screen_coordinates`` -- exactly what the lifter sees at inference.  Training samples are
+single-frame targets with their ``receptive_field`` input window (replicate-padded at clip ends as at
+inference), drawn uniformly over all frames of all clips so a batch mixes many sequences (paper 5.3),
+and run through the *strided* pass of the model.  Half of each batch is mirrored left-right.
+
+Paper defaults: Amsgrad, lr 1e-3 decayed x0.95 per epoch, BatchNorm momentum decayed from 0.1 to
+0.001 over the run, dropout 0.25; the trajectory model is trained with the 1/depth weighted loss
+(WMPJPE, paper eq. 1).  A checkpoint is written after every epoch (``OUT.ckpt``); ``--resume``
+continues from it.  The final weights file is self-describing (see ``streampose.lifter.checkpoint``).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from streampose.skeleton import H36M17
+
+DATA_LICENCES = {
+    "cmu": "CMU Graphics Lab Motion Capture Database terms: free for research, may be included in "
+           "commercial products, the data itself may not be resold",
+    "bandai": "Bandai Namco Research Motion Dataset 2: CC BY-NC 4.0 (non-commercial)",
+}
+
+
+# -- rendering mocap into lifter inputs ----------------------------------------------------------------
+@dataclass
+class RenderedClip:
+    """One mocap clip as the lifter sees it through one virtual camera.
+
+    Attributes:
+        inputs: ``(T, 17, 2)`` normalised screen coordinates of the noisy 2D keypoints.
+        poses: ``(T, 17, 3)`` ground-truth camera-frame joints relative to the root (metres).
+        roots: ``(T, 3)`` ground-truth camera-frame root position (metres).
+        pixels: ``(T, 17, 2)`` the noisy 2D keypoints in pixels.
+        image_size: ``(width, height)`` of the virtual image.
+    """
+
+    name: str
+    action: str
+    fps: float
+    inputs: np.ndarray
+    poses: np.ndarray
+    roots: np.ndarray
+    pixels: np.ndarray
+    image_size: tuple[int, int]
+
+
+def render_clip(clip, rng: np.random.Generator, fps: float | None = None, noise=None) -> RenderedClip:
+    """Film a :class:`~streampose.mocap.MocapClip` with a random virtual camera and 2D noise.
+
+    Args:
+        clip: mocap clip, ``joints3d (T, 17, 3)`` world metres.
+        rng: random generator (camera, noise).
+        fps: resample the clip to this frame rate first (``None``: keep its own).
+        noise: a ``Noise2D`` or ``None`` for noise-free 2D.
+    """
+    from streampose.camera import VirtualCamera, normalize_screen_coordinates, project_to_2d, world_to_camera
+    from streampose.mocap import resample
+
+    if fps is not None:
+        clip = resample(clip, fps)
+    world = clip.joints3d.astype(np.float64)
+    camera = VirtualCamera.sample(rng, subject=world)
+    cam = world_to_camera(world, camera)
+    pixels = project_to_2d(cam, camera.intrinsics)
+    size = (camera.intrinsics.width, camera.intrinsics.height)
+    if noise is not None:
+        pixels, _confidence = noise.apply(pixels, rng, fps=clip.fps)
+    inputs = normalize_screen_coordinates(np.asarray(pixels, dtype=np.float64), *size)
+    return RenderedClip(name=clip.name, action=clip.action, fps=clip.fps,
+                        inputs=inputs.astype(np.float32), poses=(cam - cam[:, :1]).astype(np.float32),
+                        roots=cam[:, 0].astype(np.float32), pixels=pixels.astype(np.float32),
+                        image_size=size)
+
+
+def default_noise():
+    """The 2D detector noise model used for training and evaluation."""
+    from streampose.mocap.noise import Noise2D
+
+    return Noise2D()
+
+
+# -- batches ------------------------------------------------------------------------------------------
+class WindowSampler:
+    """Draws ``(receptive_field)``-frame input windows with their centre/last-frame targets.
+
+    Every clip is replicate-padded like at inference (``pad + causal_shift`` frames on the left,
+    ``pad - causal_shift`` on the right), so the frames near clip ends are trained the way they are
+    used.  All target frames of all clips are sampled uniformly without replacement.
+    """
+
+    def __init__(self, clips: list[RenderedClip], receptive_field: int, causal: bool):
+        pad = receptive_field // 2
+        left, right = (2 * pad, 0) if causal else (pad, pad)
+        self.receptive_field = receptive_field
+        inputs, starts = [], []
+        offset = 0
+        for clip in clips:
+            n = len(clip.inputs)
+            padded = np.concatenate([np.repeat(clip.inputs[:1], left, 0), clip.inputs,
+                                     np.repeat(clip.inputs[-1:], right, 0)])
+            inputs.append(padded)
+            # Window for target frame t starts at padded index t (see replicate_pad).
+            starts.append(offset + np.arange(n))
+            offset += len(padded)
+        self.inputs = np.concatenate(inputs)
+        self.starts = np.concatenate(starts)
+        self.poses = np.concatenate([c.poses for c in clips])
+        self.roots = np.concatenate([c.roots for c in clips])
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def batches(self, batch_size: int, rng: np.random.Generator, limit: int | None = None, flip: bool = True):
+        """Yield ``(x (B, R, 17, 2), pose (B, 1, 17, 3), root (B, 1, 1, 3))`` float32 tensors."""
+        order = rng.permutation(len(self))[:limit]
+        window = np.arange(self.receptive_field)
+        perm = H36M17.flip_permutation
+        for begin in range(0, len(order), batch_size):
+            idx = order[begin: begin + batch_size]
+            x = self.inputs[self.starts[idx][:, None] + window]
+            pose = self.poses[idx][:, None].copy()
+            root = self.roots[idx][:, None, None].copy()
+            if flip:
+                mirrored = rng.random(len(idx)) < 0.5
+                x[mirrored] = x[mirrored][..., perm, :] * np.array([-1.0, 1.0], dtype=np.float32)
+                pose[mirrored] = pose[mirrored][..., perm, :] * np.array([-1.0, 1.0, 1.0], dtype=np.float32)
+                root[mirrored] *= np.array([-1.0, 1.0, 1.0], dtype=np.float32)
+            yield torch.from_numpy(x), torch.from_numpy(pose), torch.from_numpy(root)
+
+
+# -- losses -------------------------------------------------------------------------------------------
+def mpjpe_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean joint distance: ``(..., J, 3)`` x2 -> scalar."""
+    return torch.linalg.vector_norm(predicted - target, dim=-1).mean()
+
+
+def weighted_mpjpe_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Paper eq. 1: root error weighted by the inverse ground-truth depth.  ``(..., 1, 3)`` -> scalar."""
+    weight = 1.0 / target[..., 2].clamp(min=0.1)
+    return (weight * torch.linalg.vector_norm(predicted - target, dim=-1)).mean()
+
+
+# -- training -----------------------------------------------------------------------------------------
+@dataclass
+class TrainConfig:
+    data: str = "cmu"
+    receptive_field: int = 243
+    causal: bool = False
+    channels: int = 1024
+    dropout: float = 0.25
+    epochs: int = 80
+    batch_size: int = 1024
+    lr: float = 1e-3
+    lr_decay: float = 0.95
+    bn_momentum: tuple[float, float] = (0.1, 0.001)
+    fps_range: tuple[float, float] | None = (25.0, 60.0)  # None: keep the clips' own frame rate
+    cameras_per_clip: int = 1
+    samples_per_epoch: int | None = None  # None: every rendered frame once
+    trajectory: bool = True
+    flip: bool = True
+    holdout_fraction: float = 0.15
+    split_seed: int = 0
+    seed: int = 0
+    threads: int = 1
+    out: str = "models/lifter_cmu.pt"
+    max_clips: int | None = None  # debugging: use only the first N training clips
+    extra: dict = field(default_factory=dict)
+
+
+def load_training_clips(data: str, holdout_fraction: float = 0.15, split_seed: int = 0):
+    """``(train, held_out)`` clips of ``"cmu"``, ``"bandai"`` or ``"cmu+bandai"`` (D's whole-clip split)."""
+    from streampose.mocap import load_mocap, split_clips
+
+    train, held = [], []
+    for name in data.split("+"):
+        if name not in DATA_LICENCES:
+            raise SystemExit(f"unknown dataset {name!r}; choose from {sorted(DATA_LICENCES)}")
+        a, b = split_clips(load_mocap(name), holdout_fraction=holdout_fraction, seed=split_seed)
+        train += a
+        held += b
+    return train, held
+
+
+def _bn_momentum(config: TrainConfig, epoch: int) -> float:
+    start, end = config.bn_momentum
+    if config.epochs <= 1:
+        return start
+    return float(start * (end / start) ** (epoch / (config.epochs - 1)))
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True,
+          train_clips=None, held_clips=None) -> dict:
+    """Run training; returns the history dict.  Writes ``config.out`` (+ ``.ckpt`` every epoch)."""
+    from tqdm import tqdm
+
+    from streampose.lifter.checkpoint import save_lifter_weights
+    from streampose.lifter.model import temporal_model, trajectory_model
+
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    if train_clips is None:
+        train_clips, held_clips = load_training_clips(config.data, config.holdout_fraction, config.split_seed)
+    if config.max_clips:
+        train_clips = train_clips[: config.max_clips]
+    noise = default_noise()
+
+    pose_model = temporal_model(config.receptive_field, config.causal, config.channels, config.dropout)
+    traj_model = (trajectory_model(config.receptive_field, config.causal, config.channels, config.dropout)
+                  if config.trajectory else None)
+    params = list(pose_model.parameters()) + (list(traj_model.parameters()) if traj_model else [])
+    optimizer = torch.optim.Adam(params, lr=config.lr, amsgrad=True)
+    history: dict = {"epochs": [], "train_seconds": 0.0}
+    start_epoch = 0
+    out = Path(config.out)
+    ckpt_path = out.with_suffix(out.suffix + ".ckpt")
+    if resume and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        pose_model.load_state_dict(state["pose"])
+        if traj_model is not None:
+            traj_model.load_state_dict(state["trajectory"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = state["history"]
+        start_epoch = state["epoch"] + 1
+        print(f"resumed from {ckpt_path} after epoch {start_epoch}", file=sys.stderr)
+
+    val_rendered = None
+    if held_clips:
+        val_rng = np.random.default_rng(12345)
+        val_rendered = [render_clip(c, val_rng, fps=30.0, noise=noise) for c in held_clips]
+
+    for epoch in range(start_epoch, config.epochs):
+        started = time.perf_counter()
+        rng = np.random.default_rng([config.seed, epoch])
+        rendered = []
+        for clip in train_clips:
+            for _ in range(config.cameras_per_clip):
+                fps = None if config.fps_range is None else float(rng.uniform(*config.fps_range))
+                rendered.append(render_clip(clip, rng, fps=fps, noise=noise))
+        sampler = WindowSampler(rendered, config.receptive_field, config.causal)
+        lr = config.lr * config.lr_decay ** epoch
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        momentum = _bn_momentum(config, epoch)
+        pose_model.set_bn_momentum(momentum)
+        pose_model.train()
+        if traj_model is not None:
+            traj_model.set_bn_momentum(momentum)
+            traj_model.train()
+        total = min(len(sampler), config.samples_per_epoch or len(sampler))
+        sums = {"pose": 0.0, "traj": 0.0, "n": 0}
+        bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{config.epochs}", unit="win",
+                   disable=not progress, leave=False, file=sys.stderr)
+        for x, pose, root in sampler.batches(config.batch_size, rng, limit=total, flip=config.flip):
+            loss_pose = mpjpe_loss(pose_model.forward_single(x), pose)
+            loss = loss_pose
+            if traj_model is not None:
+                loss_traj = weighted_mpjpe_loss(traj_model.forward_single(x), root)
+                loss = loss + loss_traj
+                sums["traj"] += float(loss_traj.detach()) * len(x)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            sums["pose"] += float(loss_pose.detach()) * len(x)
+            sums["n"] += len(x)
+            bar.update(len(x))
+            bar.set_postfix(mpjpe_mm=f"{1000 * sums['pose'] / sums['n']:.1f}")
+        bar.close()
+        seconds = time.perf_counter() - started
+        history["train_seconds"] += seconds
+        record = {"epoch": epoch + 1, "lr": lr, "bn_momentum": momentum, "samples": sums["n"],
+                  "seconds": round(seconds, 1),
+                  "train_mpjpe_mm": round(1000 * sums["pose"] / max(sums["n"], 1), 2)}
+        if traj_model is not None:
+            record["train_wmpjpe_traj"] = round(sums["traj"] / max(sums["n"], 1), 4)
+        if val_rendered:
+            record.update(quick_validation(pose_model, traj_model, val_rendered))
+        history["epochs"].append(record)
+        print(json.dumps(record), file=sys.stderr, flush=True)
+        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"pose": pose_model.state_dict(),
+                    "trajectory": traj_model.state_dict() if traj_model is not None else None,
+                    "optimizer": optimizer.state_dict(), "epoch": epoch, "history": history,
+                    "config": dataclasses.asdict(config)}, ckpt_path)
+
+    metadata = {
+        "input_layout": "h36m17",
+        "fps": ({"trained_range": list(config.fps_range)} if config.fps_range
+                else {"native": sorted({c.fps for c in train_clips})}),
+        "training_data": config.data,
+        "train_clips": len(train_clips),
+        "held_out_clips": sorted(c.name for c in (held_clips or [])),
+        "split": {"holdout_fraction": config.holdout_fraction, "seed": config.split_seed},
+        "license": "; ".join(DATA_LICENCES[d] for d in config.data.split("+")),
+        "training": dataclasses.asdict(config),
+        "train_seconds": round(history["train_seconds"], 1),
+        "machine": f"{platform.machine()} {platform.processor() or ''} torch {torch.__version__}, "
+                   f"{config.threads} CPU thread(s)".strip(),
+        "history": history["epochs"],
+    }
+    save_lifter_weights(out, pose_model.eval(), traj_model.eval() if traj_model else None, metadata)
+    return history
+
+
+@torch.no_grad()
+def quick_validation(pose_model, traj_model, rendered: list[RenderedClip]) -> dict:
+    """Held-out MPJPE (mm, root-relative) and root error (mm) over whole sequences, eval mode."""
+    was_training = pose_model.training
+    pose_model.eval()
+    errors, root_errors = [], []
+    for clip in rendered:
+        x = torch.from_numpy(clip.inputs)[None]
+        pred = pose_model.forward_sequence(x)[0].numpy()
+        pred = pred - pred[:, :1]
+        errors.append(np.linalg.norm(pred - clip.poses, axis=-1).mean(axis=-1))
+        if traj_model is not None:
+            traj_model.eval()
+            root = traj_model.forward_sequence(x)[0, :, 0].numpy()
+            root_errors.append(np.linalg.norm(root - clip.roots, axis=-1))
+            traj_model.train(was_training)
+    pose_model.train(was_training)
+    out = {"val_mpjpe_mm": round(1000 * float(np.concatenate(errors).mean()), 2)}
+    if root_errors:
+        out["val_root_error_mm"] = round(1000 * float(np.concatenate(root_errors).mean()), 1)
+    return out
+
+
+def _parse_args(argv=None) -> tuple[TrainConfig, bool, bool]:
+    p = argparse.ArgumentParser(prog="python -m streampose.train.lifter", description=__doc__.split("\n\n")[0])
+    d = TrainConfig()
+    p.add_argument("--data", default=d.data, help="cmu, bandai or cmu+bandai")
+    p.add_argument("--receptive-field", type=int, default=d.receptive_field, choices=[1, 27, 81, 243])
+    p.add_argument("--causal", action="store_true")
+    p.add_argument("--channels", type=int, default=d.channels)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr-decay", type=float, default=d.lr_decay)
+    p.add_argument("--fps-range", type=float, nargs=2, default=d.fps_range,
+                   help="resample training clips to a random fps in this range each epoch")
+    p.add_argument("--native-fps", action="store_true", help="no frame-rate augmentation")
+    p.add_argument("--cameras-per-clip", type=int, default=d.cameras_per_clip)
+    p.add_argument("--samples-per-epoch", type=int, default=None)
+    p.add_argument("--no-trajectory", action="store_true")
+    p.add_argument("--no-flip", action="store_true")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--max-clips", type=int, default=None)
+    p.add_argument("--out", default=d.out)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    config = TrainConfig(
+        data=a.data, receptive_field=a.receptive_field, causal=a.causal, channels=a.channels,
+        dropout=a.dropout, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, lr_decay=a.lr_decay,
+        fps_range=None if a.native_fps else tuple(a.fps_range), cameras_per_clip=a.cameras_per_clip,
+        samples_per_epoch=a.samples_per_epoch, trajectory=not a.no_trajectory, flip=not a.no_flip,
+        seed=a.seed, threads=a.threads, out=a.out, max_clips=a.max_clips)
+    return config, a.resume, not a.no_progress
+
+
+def main(argv=None) -> int:
+    config, resume, progress = _parse_args(argv)
+    history = train(config, resume=resume, progress=progress)
+    last = history["epochs"][-1] if history["epochs"] else {}
+    print(json.dumps({"out": config.out, "train_seconds": round(history["train_seconds"], 1), **last}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
