@@ -395,6 +395,8 @@ def render_skeleton_3d(
         uv, depth = project(pts)
         ok = np.isfinite(uv).all(axis=1) & np.isfinite(depth) & (np.abs(uv) < 8 * max(width, height)).all(axis=1)
         for k, (c, p) in enumerate(bone_list):
+            if head is not None and {c, p} == set(head):
+                continue  # inside the head circle; a line through it reads as a "no entry" sign
             if ok[c] and ok[p]:
                 segments.append((0.5 * (depth[c] + depth[p]), uv[c], uv[p], k))
         if head is not None and ok[head[0]] and ok[head[1]]:
@@ -469,6 +471,16 @@ def _draw_floor(panel: np.ndarray, project, floor_y: float, extent: float) -> No
 # composition
 
 
+def panel_size(width: int, height: int) -> tuple[int, int]:
+    """Size of the 3D panel shown beside a ``width x height`` frame: square for landscape frames,
+    narrower (at least 0.6 x height wide) for portrait ones so the panel does not dwarf the video.
+
+    Returns:
+        ``(panel_width, height)``.
+    """
+    return min(height, max(width, int(round(0.6 * height)))), height
+
+
 def compose_side_by_side(
     frame_with_2d: np.ndarray,
     panel_3d: np.ndarray | None,
@@ -537,11 +549,11 @@ def render_pose_frame(
     Args:
         image: ``(H, W, 3)`` uint8 RGB source frame (not modified).
         pose_frame: the pipeline's result for this frame, or ``None`` (nothing drawn).
-        view3d: append an ``H x H`` 3D panel of every person with ``keypoints3d``.
+        view3d: append a 3D panel of every person with ``keypoints3d`` (:func:`panel_size`).
         text_lines: status lines drawn top-left.
 
     Returns:
-        ``(H, W + H, 3)`` with ``view3d`` else ``(H, W, 3)`` uint8 RGB.
+        ``(H, W + panel width, 3)`` with ``view3d`` (see :func:`panel_size`) else ``(H, W, 3)`` uint8 RGB.
     """
     _check_image(image)
     canvas = image.copy()
@@ -549,11 +561,11 @@ def render_pose_frame(
     draw_people(canvas, people, min_confidence=min_confidence)
     panel = None
     if view3d:
-        height = image.shape[0]
         with_3d = [p for p in people if p.keypoints3d is not None]
         roots = [p.root for p in with_3d]
         panel = render_skeleton_3d(
-            [p.keypoints3d for p in with_3d], (height, height), azimuth_deg, elevation_deg,
+            [p.keypoints3d for p in with_3d], panel_size(image.shape[1], image.shape[0]), azimuth_deg,
+            elevation_deg,
             roots=roots if all(r is not None for r in roots) else None,
             title=f"3D  az {azimuth_deg % 360:.0f} deg",
         )
@@ -594,8 +606,9 @@ class OverlayWriter:
     needs even sizes).
 
     ``size`` is the size of the images given to :meth:`write` (``None``: taken from the first one).
-    With ``view3d=True`` every written frame gets a square 3D panel appended on the right (drawn from
-    the ``pose_frame`` given to :meth:`write`), so the video is ``(W + H) x H``.  With a
+    With ``view3d=True`` every written frame gets a 3D panel appended on the right (drawn from the
+    ``pose_frame`` given to :meth:`write`), so the video is ``(W + H) x H`` for landscape frames
+    (:func:`panel_size`).  With a
     ``pose_frame`` the 2D skeletons are drawn too; without one the image is encoded as given.
 
     The path is validated when the writer is created (``OutputError``), before any work starts.  A
@@ -732,7 +745,7 @@ class OverlayWriter:
     # -- internals -----------------------------------------------------------------------------
 
     def _output_size(self, width: int, height: int) -> tuple[int, int]:
-        return (width + height, height) if self.view3d else (width, height)
+        return (width + panel_size(width, height)[0], height) if self.view3d else (width, height)
 
     def _open_stream(self, size: tuple[int, int]) -> None:
         width, height = size[0] + size[0] % 2, size[1] + size[1] % 2

@@ -64,7 +64,7 @@ def compose_demo_frame(
         show_keys: add a "q / Esc: quit" line (only useful in a window).
 
     Returns:
-        ``(H, W + H, 3)`` uint8 RGB.
+        ``(H, W + H, 3)`` uint8 RGB for landscape frames (narrower panel for portrait ones).
     """
     people = pose_frame.people if pose_frame is not None else []
     lines = [
