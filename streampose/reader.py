@@ -129,13 +129,14 @@ def open_source(
     spec = _parse_source(source)
     container, spec = _open_container(spec)
     try:
-        return FrameReader(
+        decoder = _Decoder(
             container, spec, realtime=realtime, queue_size=queue_size, max_frames=max_frames,
             start_time=start_time,
         )
     except BaseException:
         container.close()
         raise
+    return FrameReader(decoder)
 
 
 class FrameReader:
@@ -144,55 +145,20 @@ class FrameReader:
     Built by ``open_source``; not meant to be constructed directly.  ``info`` describes the source
     (size after rotation), ``stats`` counts decoded / damaged / dropped frames.  Iterating re-raises
     any error of the decode thread; ``close()`` stops the thread promptly even if the consumer never
-    reads again.
+    reads again.  A reader dropped without ``close()`` stops its thread when garbage-collected (the
+    thread holds only the decoder, never the reader).
     """
 
-    def __init__(
-        self,
-        container: av.container.InputContainer,
-        spec: _SourceSpec,
-        *,
-        realtime: bool,
-        queue_size: int,
-        max_frames: int | None,
-        start_time: float | None,
-    ) -> None:
-        self.stats = ReaderStats()
-        self._container = container
-        self._spec = spec
-        self._realtime = realtime
-        self._max_frames = max_frames
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._stop = threading.Event()
+    def __init__(self, decoder: "_Decoder") -> None:
+        self._decoder = decoder
+        self.info: VideoInfo = decoder.info
+        self.stats: ReaderStats = decoder.stats
+        self._queue = decoder.queue
         self._finished = False
-        self._damage_warned = 0
-
-        self._stream = _pick_video_stream(container, spec.display)
-        # Frame threading decodes several frames at once: best throughput for files, but it delays
-        # every frame by the thread count, which a live source cannot afford.
-        self._stream.thread_type = "SLICE" if spec.is_live else "AUTO"
-        self._time_base = self._stream.time_base or Fraction(1, 1_000_000)
-        self._start_offset = _stream_start_seconds(container, self._stream)
-        self._start_time = start_time
-        if start_time:
-            if self._start_offset is None:
-                # Containers that do not state a start (Matroska) start at 0 in practice; a seek
-                # needs a reference before the first frame is seen.
-                self._start_offset = 0.0
-            self._seek(start_time)
-
-        self._decoder = self._decoded_frames()
-        first = self._peek_first_frame()
-        self._rotation_ccw = _rotation_of(first, self._stream) if first is not None else 0
-        self.info = self._describe(first)
-        self._pending_first = first
-
         self._thread = threading.Thread(
-            target=self._run, name=f"streampose-reader[{spec.display}]", daemon=True
+            target=decoder.run, name=f"streampose-reader[{decoder.spec.display}]", daemon=True
         )
         self._thread.start()
-
-    # ------------------------------------------------------------------ consumer side
 
     def __iter__(self) -> Iterator[Frame]:
         return self
@@ -227,21 +193,22 @@ class FrameReader:
 
     def close(self) -> None:
         """Stop the decode thread, free the decoder and the file/stream.  Idempotent."""
-        self._stop.set()
         self._finished = True
-        thread = getattr(self, "_thread", None)
-        if thread is not None and thread.is_alive():
+        decoder = self._decoder
+        decoder.stop.set()
+        thread = self._thread
+        if thread.is_alive():
             # A file's decode thread only ever waits on the queue (polled every _POLL_S); only a
             # stalled live read can take longer, and that thread is abandoned rather than awaited.
             deadline = time.monotonic() + _CLOSE_GRACE_S
             while thread.is_alive() and time.monotonic() < deadline:
-                self._drain()  # unblocks a producer waiting on a full queue
+                decoder.drain()  # unblocks a producer waiting on a full queue
                 thread.join(timeout=_POLL_S)
-        if thread is None or not thread.is_alive():
+        if not thread.is_alive():
             # Never close the container under a thread still inside FFmpeg (a stalled network
-            # read); the daemon thread then dies with the process.
-            self._container.close()
-        self._drain()
+            # read); that daemon thread then dies with the process.
+            decoder.container.close()
+        decoder.drain()
 
     def __enter__(self) -> "FrameReader":
         return self
@@ -250,24 +217,78 @@ class FrameReader:
         self.close()
 
     def __del__(self) -> None:
-        if not getattr(self, "_finished", True):
+        if getattr(self, "_thread", None) is not None and not self._decoder.stop.is_set():
             self.close()
 
     @property
     def realtime(self) -> bool:
-        return self._realtime
+        return self._decoder.realtime
 
-    # ------------------------------------------------------------------ decode thread
 
-    def _run(self) -> None:
+class _Decoder:
+    """The decode-thread side of a ``FrameReader``: demux, decode, convert, enqueue.
+
+    Construction (in the caller's thread) decodes the first frame, which proves the source is
+    decodable and carries the rotation that ``info`` needs; ``run`` (in the reader thread) delivers
+    it and everything after it.
+    """
+
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        spec: _SourceSpec,
+        *,
+        realtime: bool,
+        queue_size: int,
+        max_frames: int | None,
+        start_time: float | None,
+    ) -> None:
+        self.stats = ReaderStats()
+        self.container = container
+        self.spec = spec
+        self.realtime = realtime
+        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.stop = threading.Event()
+        self._max_frames = max_frames
+        self._damage_warned = 0
+
+        self._stream = _pick_video_stream(container, spec.display)
+        # Frame threading decodes several frames at once: best throughput for files, but it delays
+        # every frame by the thread count, which a live source cannot afford.
+        self._stream.thread_type = "SLICE" if spec.is_live else "AUTO"
+        self._time_base = self._stream.time_base or Fraction(1, 1_000_000)
+        self._start_offset = _stream_start_seconds(container, self._stream)
+        self._start_time = start_time
+        if start_time:
+            if self._start_offset is None:
+                # Containers that do not state a start (Matroska) start at 0 in practice; a seek
+                # needs a reference before the first frame is seen.
+                self._start_offset = 0.0
+            self._seek(start_time)
+
+        self._frames = self._decoded_frames()
+        first = self._peek_first_frame()
+        self._rotation_ccw = _rotation_of(first, self._stream) if first is not None else 0
+        self.info = self._describe(first)
+        self._pending_first = first
+
+    def drain(self) -> None:
+        try:
+            while True:
+                self.queue.get_nowait()
+        except queue.Empty:
+            pass
+
+    def run(self) -> None:
+        """Thread body: deliver frames until the end, ``max_frames`` or ``stop``; never raises."""
         try:
             index = 0
-            frames = self._decoder
+            frames = self._frames
             if self._pending_first is not None:
                 frames = _chain_first(self._pending_first, frames)
                 self._pending_first = None
             for av_frame in frames:
-                if self._stop.is_set():
+                if self.stop.is_set():
                     return
                 if self._max_frames is not None and index >= self._max_frames:
                     break
@@ -280,30 +301,30 @@ class FrameReader:
             self._put_final(_Failure(error))
 
     def _put(self, frame: Frame) -> None:
-        if self._realtime:
-            while not self._stop.is_set():
+        if self.realtime:
+            while not self.stop.is_set():
                 try:
-                    self._queue.put_nowait(frame)
+                    self.queue.put_nowait(frame)
                     return
                 except queue.Full:
                     try:
-                        self._queue.get_nowait()
+                        self.queue.get_nowait()
                         self.stats.dropped += 1
                     except queue.Empty:
                         pass
             return
-        while not self._stop.is_set():
+        while not self.stop.is_set():
             try:
-                self._queue.put(frame, timeout=_POLL_S)
+                self.queue.put(frame, timeout=_POLL_S)
                 return
             except queue.Full:
                 continue
 
     def _put_final(self, item: _End | _Failure) -> None:
         # The end marker is never dropped, even in realtime mode: only frames are.
-        while not self._stop.is_set():
+        while not self.stop.is_set():
             try:
-                self._queue.put(item, timeout=_POLL_S)
+                self.queue.put(item, timeout=_POLL_S)
                 return
             except queue.Full:
                 continue
@@ -339,23 +360,26 @@ class FrameReader:
         """Demux and decode packet by packet so one broken packet costs one packet, not the stream."""
         stream = self._stream
         consecutive_errors = 0
-        demuxer = self._container.demux(stream)
-        while not self._stop.is_set():
+        demuxer = self.container.demux(stream)
+        while not self.stop.is_set():
             try:
                 packet = next(demuxer)
                 consecutive_errors = 0
             except StopIteration:
                 return
+            except av.error.ExitError:
+                # FFmpeg's interrupt callback fired: the network read timeout expired.
+                raise InputError(
+                    f"{self.spec.display}: stream stalled (no data for {_NETWORK_TIMEOUT_S:.0f} s)"
+                ) from None
             except av.error.FFmpegError as error:
-                if isinstance(error, (av.error.ExitError,)):
-                    raise
                 consecutive_errors += 1
                 self._damaged(f"unreadable data in container: {error}")
                 if consecutive_errors >= _MAX_CONSECUTIVE_DEMUX_ERRORS:
                     log.warning("%s: giving up after %d unreadable packets in a row",
-                                self._spec.display, consecutive_errors)
+                                self.spec.display, consecutive_errors)
                     return
-                demuxer = self._container.demux(stream)
+                demuxer = self.container.demux(stream)
                 continue
             try:
                 # A null packet at the end of the demuxer flushes frames held by the decoder.
@@ -388,34 +412,34 @@ class FrameReader:
     def _damaged(self, message: str) -> None:
         self.stats.damaged += 1
         if self._damage_warned < _DAMAGE_WARNINGS:
-            log.warning("%s: %s (skipped)", self._spec.display, message)
+            log.warning("%s: %s (skipped)", self.spec.display, message)
         elif self._damage_warned == _DAMAGE_WARNINGS:
-            log.warning("%s: more damaged packets; counting them silently", self._spec.display)
+            log.warning("%s: more damaged packets; counting them silently", self.spec.display)
         self._damage_warned += 1
 
     # ------------------------------------------------------------------ opening
 
     def _seek(self, seconds: float) -> None:
-        if self._spec.is_live:
-            raise InputError(f"{self._spec.display}: cannot seek in a live source")
+        if self.spec.is_live:
+            raise InputError(f"{self.spec.display}: cannot seek in a live source")
         target = (self._start_offset or 0.0) + seconds
         try:
-            self._container.seek(
+            self.container.seek(
                 int(target / self._time_base), stream=self._stream, backward=True, any_frame=False
             )
         except av.error.FFmpegError as error:
-            raise InputError(f"{self._spec.display}: cannot seek to {seconds:.3f} s ({error})") from None
+            raise InputError(f"{self.spec.display}: cannot seek to {seconds:.3f} s ({error})") from None
 
     def _peek_first_frame(self) -> av.VideoFrame | None:
         """Decode the first frame now: it proves the file is decodable and carries the rotation."""
         try:
-            return next(self._decoder)
+            return next(self._frames)
         except StopIteration:
             if self._start_time:
                 return None  # seeking past the end is not an error: the reader is just empty
-            raise InputError(f"{self._spec.display}: no decodable video frame") from None
+            raise InputError(f"{self.spec.display}: no decodable video frame") from None
         except av.error.FFmpegError as error:
-            raise InputError(f"{self._spec.display}: cannot decode video ({error})") from None
+            raise InputError(f"{self.spec.display}: cannot decode video ({error})") from None
 
     def _describe(self, first: av.VideoFrame | None) -> VideoInfo:
         stream, ctx = self._stream, self._stream.codec_context
@@ -428,24 +452,17 @@ class FrameReader:
         duration = None
         if stream.duration and stream.time_base:
             duration = float(stream.duration * stream.time_base)
-        elif self._container.duration and self._container.duration > 0:
-            duration = self._container.duration / av.time_base
-        if self._spec.is_live:
+        elif self.container.duration and self.container.duration > 0:
+            duration = self.container.duration / av.time_base
+        if self.spec.is_live:
             duration = None
         frame_count = stream.frames if stream.frames and stream.frames > 0 else None
         pixel_format = first.format.name if first is not None else (ctx.format.name if ctx.format else None)
         return VideoInfo(
-            source=self._spec.display, width=int(width), height=int(height), fps=fps,
+            source=self.spec.display, width=int(width), height=int(height), fps=fps,
             duration=duration, frame_count=frame_count, codec=ctx.name, pixel_format=pixel_format,
-            rotation=(-self._rotation_ccw) % 360, is_live=self._spec.is_live,
+            rotation=(-self._rotation_ccw) % 360, is_live=self.spec.is_live,
         )
-
-    def _drain(self) -> None:
-        try:
-            while True:
-                self._queue.get_nowait()
-        except queue.Empty:
-            pass
 
 
 def _chain_first(first: av.VideoFrame, rest: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:

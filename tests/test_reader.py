@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from streampose.errors import InputError, StageError
-from streampose.reader import FrameReader, is_live_source, open_source
+from streampose.reader import FrameReader, _Decoder, is_live_source, open_source
 from videogen import frame_index_from_image, index_painter, make_video
 
 
@@ -178,16 +178,29 @@ def test_close_without_reading(tmp_path):
     assert threading.active_count() <= threads_before
 
 
+def test_dropped_reader_stops_its_thread(tmp_path):
+    import gc
+
+    path = make_video(tmp_path / "v.mp4", frames=60, size=(64, 48))
+    reader = open_source(path, queue_size=1)
+    next(reader)
+    thread = reader._thread
+    del reader  # abandoned mid-stream without close(): the blocked decode thread must not leak
+    gc.collect()
+    thread.join(timeout=2.0)
+    assert not thread.is_alive()
+
+
 def test_decode_thread_errors_reach_the_consumer(tmp_path, monkeypatch):
     path = make_video(tmp_path / "v.mp4", frames=10, size=(64, 48))
-    original = FrameReader._to_frame
+    original = _Decoder._to_frame
 
     def failing(self, av_frame, index):
         if index == 3:
             raise RuntimeError("simulated converter failure")
         return original(self, av_frame, index)
 
-    monkeypatch.setattr(FrameReader, "_to_frame", failing)
+    monkeypatch.setattr(_Decoder, "_to_frame", failing)
     reader = open_source(path)
     received = []
     with pytest.raises(StageError, match="reader stage failed: RuntimeError: simulated"):
