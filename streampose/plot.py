@@ -11,7 +11,6 @@ frames before the lifter's first output carry ``"keypoints3d": null``; both are 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -65,45 +64,27 @@ class PoseTrack:
 
 
 def read_frame_records(path: str | Path) -> tuple[dict, list[dict], int]:
-    """Parse a streampose JSONL file tolerantly.
+    """Parse a streampose JSONL file with :func:`streampose.output.read_jsonl` (tolerates a truncated
+    last line) and insist on at least one frame record.
 
     Returns:
         ``(header, frames, skipped)``: the header record (``{}`` if absent), the ``"frame"`` records in
-        file order, and how many lines could not be parsed (e.g. a truncated last line).
+        file order, and how many lines were ignored (1 for a truncated last line, else 0).
 
     Raises:
-        InputError: the file is missing, unreadable, or holds no frame records.
+        InputError: the file is missing, unreadable, malformed before its last line, or holds no
+            frame records.
     """
+    from streampose.output import read_jsonl
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"pose file {path} does not exist" if not path.exists() else f"{path} is not a file")
-    header: dict = {}
-    frames: list[dict] = []
-    skipped = 0
-    try:
-        with path.open("r", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    skipped += 1
-                    continue
-                if not isinstance(record, dict):
-                    skipped += 1
-                    continue
-                kind = record.get("type", "frame" if "people" in record else None)
-                if kind == "header" and not header:
-                    header = record
-                elif kind == "frame" and isinstance(record.get("people"), list):
-                    frames.append(record)
-    except OSError as exc:
-        raise InputError(f"cannot read pose file {path}: {exc.strerror or exc}") from exc
-    if not frames:
+    contents = read_jsonl(path)
+    if not contents.frames:
         raise InputError(f"{path} holds no streampose frame records (is it a streampose .jsonl?)")
-    return header, frames, skipped
+    frames = [f for f in contents.frames if isinstance(f.get("people"), list)]
+    return contents.header or {}, frames, int(contents.truncated)
 
 
 def _array_or_nan(value, shape: tuple[int, ...]) -> np.ndarray:

@@ -102,6 +102,8 @@ def test_draw_2d_tolerates_nan_and_far_away_keypoints_and_rejects_bad_shapes():
         draw_skeleton_2d(image, np.zeros((16, 3)))
     with pytest.raises(ValueError, match="uint8"):
         draw_skeleton_2d(image.astype(np.float32), kp)
+    with pytest.raises(ValueError, match="contiguous"):
+        draw_skeleton_2d(image[..., ::-1], kp)  # a BGR view cannot be drawn on in place
 
 
 def test_draw_people_draws_box_and_id_tag():

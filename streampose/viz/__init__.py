@@ -85,12 +85,17 @@ def track_color(track_id: int) -> Color:
     return TRACK_PALETTE[int(track_id) % len(TRACK_PALETTE)]
 
 
-def _check_image(image: np.ndarray, name: str = "image") -> None:
+def _check_image(image: np.ndarray, name: str = "image", drawable: bool = False) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         shape = getattr(image, "shape", type(image).__name__)
         raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB array, got {shape}")
     if image.dtype != np.uint8:
         raise ValueError(f"{name} must be uint8, got {image.dtype}")
+    # OpenCV draws in place only into writable, C-contiguous memory; views like image[..., ::-1]
+    # or read-only decoded buffers would otherwise fail with an obscure overload error.
+    if drawable and not (image.flags.writeable and image.flags.c_contiguous):
+        raise ValueError(f"{name} is drawn on in place and must be writable and C-contiguous "
+                         f"(pass np.ascontiguousarray({name}) or {name}.copy())")
 
 
 def _fixed(points: np.ndarray) -> np.ndarray:
@@ -137,7 +142,7 @@ def draw_skeleton_2d(
     Returns:
         ``image`` (the same ``(H, W, 3)`` array, now with the drawing).
     """
-    _check_image(image)
+    _check_image(image, drawable=True)
     kp = np.asarray(keypoints2d, dtype=np.float64)
     if kp.ndim != 2 or kp.shape[0] != skeleton.num_joints or kp.shape[1] not in (2, 3):
         raise ValueError(
@@ -208,6 +213,7 @@ def draw_tag(
     Returns:
         ``image``.
     """
+    _check_image(image, drawable=True)
     height, width = image.shape[:2]
     font_scale = scale if scale is not None else max(0.4, min(width, height) / 900)
     font_thick = max(1, int(round(font_scale * 1.6)))
@@ -349,7 +355,7 @@ def render_skeleton_3d(
     if out is None:
         panel = np.empty((height, width, 3), dtype=np.uint8)
     else:
-        _check_image(out, "out")
+        _check_image(out, "out", drawable=True)
         if out.shape[:2] != (height, width):
             raise ValueError(f"out has shape {out.shape}, expected ({height}, {width}, 3)")
         panel = out
@@ -527,6 +533,7 @@ def compose_side_by_side(
 
 def draw_text_block(image: np.ndarray, lines: Sequence[str], *, region_width: int | None = None) -> np.ndarray:
     """Write ``lines`` top-left on a translucent dark box, sized to the image height (in place)."""
+    _check_image(image, drawable=True)
     height = image.shape[0]
     width = image.shape[1] if region_width is None else region_width
     font_scale = max(0.4, min(width, height) / 800)
