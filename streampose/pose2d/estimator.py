@@ -1,0 +1,300 @@
+"""``PoseEstimator2D``: BlazePose detector -> rotated ROI -> landmark model, tracked across frames.
+
+Per frame:
+
+1. Run the *detector* only when needed: no person is tracked (first frame, or the previous frame
+   lost its person), or -- with ``detect_every=N`` / several people -- periodically to pick up
+   newcomers.  Detections become ROIs from their hip centre and size/rotation keypoints.
+2. Crop every tracked person's ROI to 256x256 in one batched kornia warp and run the landmark model
+   once on the whole batch.
+3. Read out 2D landmarks (``readout="regression"``: the model's regressed coordinates;
+   ``"integral"``: soft-argmax over the heat maps, see :mod:`streampose.pose2d.readout`), project
+   them back to image pixels with the inverse ROI affine.
+4. A person whose pose-presence flag falls below ``min_presence`` is dropped (and re-detected on the
+   next frame); otherwise the next frame's ROI comes from this frame's auxiliary landmarks 33/34
+   (same alignment rule as the detector's keypoints), unless that ROI leaves the image.
+
+Coordinates are image pixels with pixel centres at integers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from streampose.errors import InputError, ModelError
+from streampose.skeleton import BLAZEPOSE_TO_H36M, map_confidence, map_joints
+from streampose.types import Frame, Person2D
+
+from .detection import PoseDetection, PoseDetector, box_iou
+from .readout import READOUTS, IntegralOptions, integral_readout
+from .roi import crop_rois, paste_crops, roi_inside_image, rois_from_alignment_points
+
+LANDMARK_INPUT_SIZE = 256
+NUM_LANDMARKS = 33  # BlazePose's 33 pose landmarks; 33/34 are the ROI alignment points, 35-38 unused
+NUM_MODEL_LANDMARKS = 39
+ALIGNMENT_LANDMARKS = (33, 34)
+MIN_PRESENCE = 0.5
+# Two tracks whose landmark boxes overlap this much have converged onto one person.
+DUPLICATE_IOU = 0.5
+# With several people and no explicit detect_every, look for newcomers this often (frames).
+MULTI_PERSON_DETECT_INTERVAL = 10
+
+DEFAULT_READOUT = "integral"
+DEFAULT_INTEGRAL = IntegralOptions(activation="softmax", window=7, min_confidence=0.5)
+
+
+@dataclass
+class CropLandmarks:
+    """The landmark model's outputs for a batch of ``P`` crops (raw, in crop space).
+
+    Attributes:
+        landmarks: ``(P, 39, 5)`` ``[x, y, z, visibility_logit, presence_logit]``, x/y/z in
+            256-px crop units (x, y continuous: the crop spans [0, 256]).
+        presence: ``(P,)`` pose flag, already a probability.
+        world: ``(P, 39, 3)`` metres, in the crop's (rotated) axes.
+        heatmaps: ``(P, 39, 64, 64)`` logits or ``None``.
+        segmentation: ``(P, 1, 256, 256)`` logits or ``None``.
+    """
+
+    landmarks: torch.Tensor
+    presence: torch.Tensor
+    world: torch.Tensor
+    heatmaps: torch.Tensor | None
+    segmentation: torch.Tensor | None
+
+    @staticmethod
+    def from_model_outputs(outputs) -> "CropLandmarks":
+        """Sort the model's outputs by their (distinct) shapes, whatever order they come in.
+
+        Accepts :class:`streampose.pose2d.weights.LandmarkOutputs` (a named tuple whose unrequested
+        heads are ``None``) or any tuple of tensors.
+        """
+        if isinstance(outputs, torch.Tensor):
+            outputs = (outputs,)
+        outputs = tuple(o for o in outputs if o is not None)
+        found: dict[str, torch.Tensor] = {}
+        for out in outputs:
+            shape = tuple(out.shape[1:])
+            if shape == (NUM_MODEL_LANDMARKS * 5,):
+                found["landmarks"] = out.reshape(-1, NUM_MODEL_LANDMARKS, 5)
+            elif shape == (1,):
+                found["presence"] = out.reshape(-1)
+            elif shape == (NUM_MODEL_LANDMARKS * 3,):
+                found["world"] = out.reshape(-1, NUM_MODEL_LANDMARKS, 3)
+            elif len(shape) == 3 and shape[0] == NUM_MODEL_LANDMARKS:
+                found["heatmaps"] = out
+            elif len(shape) == 3 and shape[0] == 1:
+                found["segmentation"] = out
+        missing = {"landmarks", "presence", "world"} - found.keys()
+        if missing:
+            raise ModelError(f"landmark model outputs lack {sorted(missing)}; got shapes "
+                             f"{[tuple(o.shape) for o in outputs]}")
+        return CropLandmarks(found["landmarks"].float(), found["presence"].float(), found["world"].float(),
+                               found.get("heatmaps"), found.get("segmentation"))
+
+
+@dataclass
+class _Track:
+    roi: torch.Tensor  # (4,) [cx, cy, size, rotation] for the coming frame
+    bbox: np.ndarray | None = None  # last landmark box, for de-duplicating detections
+    age: int = 0
+
+
+def _image_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 RGB -> ``(1, 3, H, W)`` float in [0, 1] on ``device``."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True)
+    return tensor.permute(2, 0, 1)[None].float().div_(255.0)
+
+
+def _load_models(device: torch.device, want_mask: bool, readout: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+    try:
+        from .weights import load_detector, load_landmark_model
+    except ImportError as exc:  # the weights module ships with the package; this means a broken install
+        raise ModelError(f"BlazePose weight loader unavailable: {exc}") from exc
+    detector = load_detector(device)
+    landmarks = load_landmark_model(device, with_segmentation=want_mask, with_heatmap=readout == "integral")
+    return detector, landmarks
+
+
+class PoseEstimator2D:
+    """BlazePose 2D pose per frame, with ROI tracking between frames.
+
+    Args:
+        device: torch device for both networks and all pre/post-processing.
+        readout: ``"integral"`` (soft-argmax over the heat maps around the regressed point) or
+            ``"regression"`` (the regressed landmark coordinates as they are).
+        max_people: most people tracked at once (each gets its own ROI; crops are batched).
+        want_mask: also return each person's segmentation probability in image pixels.
+        detect_every: run the detector every ``N`` frames even while tracking (``None``: only when
+            fewer than ``max_people`` are tracked -- for one person, only after losing them; for
+            several, every 10 frames while short of ``max_people``).
+        min_presence: pose-flag threshold below which a person counts as lost.
+        detector_model, landmark_model: ready-made networks (default: the converted BlazePose
+            models from :mod:`streampose.pose2d.weights`).
+        integral: options of the integral readout.
+    """
+
+    def __init__(self, device: str | torch.device = "cpu", readout: str = DEFAULT_READOUT, max_people: int = 1,
+                 want_mask: bool = False, detect_every: int | None = None, min_presence: float = MIN_PRESENCE,
+                 detector_model: torch.nn.Module | None = None, landmark_model: torch.nn.Module | None = None,
+                 integral: IntegralOptions = DEFAULT_INTEGRAL):
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        if max_people < 1:
+            raise ValueError(f"max_people must be >= 1, got {max_people}")
+        if detect_every is not None and detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1 or None, got {detect_every}")
+        self.device = torch.device(device)
+        self.readout = readout
+        self.max_people = max_people
+        self.want_mask = want_mask
+        self.detect_every = detect_every
+        self.min_presence = min_presence
+        self.integral = integral
+        if detector_model is None or landmark_model is None:
+            loaded = _load_models(self.device, want_mask, readout)
+            detector_model = detector_model or loaded[0]
+            landmark_model = landmark_model or loaded[1]
+        self.detector = PoseDetector(detector_model.eval())
+        self.landmark_model = landmark_model.eval()
+        self.description = f"blazepose_full/{readout}"
+        self.stats = {"frames": 0, "detector_runs": 0, "landmark_runs": 0}
+        self._tracks: list[_Track] = []
+        self._frames_since_detection = 0
+
+    def reset(self) -> None:
+        """Forget all tracks (e.g. at a scene cut or a new video)."""
+        self._tracks = []
+        self._frames_since_detection = 0
+
+    # ---------------------------------------------------------------- per frame
+
+    @torch.inference_mode()
+    def process(self, frame: Frame | np.ndarray) -> list[Person2D]:
+        """Estimate the 2D pose of the people in one frame.
+
+        Args:
+            frame: a :class:`~streampose.types.Frame` (or its ``(H, W, 3)`` uint8 RGB image).
+
+        Returns:
+            up to ``max_people`` :class:`Person2D`, best pose-presence first; empty when nobody is
+            found.
+        """
+        image = frame.image if isinstance(frame, Frame) else frame
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            desc = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+            raise InputError(f"pose2d expects an (H, W, 3) uint8 RGB image, got {desc}")
+        height, width = image.shape[:2]
+        self.stats["frames"] += 1
+        tensor = _image_tensor(image, self.device)
+        if self._should_detect():
+            self._add_detections(tensor)
+        if not self._tracks:
+            return []
+        rois = torch.stack([t.roi for t in self._tracks])
+        crops = crop_rois(tensor, rois, LANDMARK_INPUT_SIZE)
+        outputs = CropLandmarks.from_model_outputs(self.landmark_model(crops))
+        self.stats["landmark_runs"] += 1
+        people = self._read_people(outputs, rois, (width, height))
+        return people
+
+    def _should_detect(self) -> bool:
+        self._frames_since_detection += 1
+        if not self._tracks:
+            return True
+        if self.detect_every is not None:
+            return self._frames_since_detection >= self.detect_every
+        return len(self._tracks) < self.max_people and self._frames_since_detection >= MULTI_PERSON_DETECT_INTERVAL
+
+    def _add_detections(self, tensor: torch.Tensor) -> None:
+        self._frames_since_detection = 0
+        self.stats["detector_runs"] += 1
+        detections = self.detector.detect(tensor)[0]
+        free = self.max_people - len(self._tracks)
+        new: list[PoseDetection] = []
+        for det in detections:
+            if free <= 0:
+                break
+            if any(self._same_person(det, t) for t in self._tracks):
+                continue
+            new.append(det)
+            free -= 1
+        if not new:
+            return
+        kps = torch.from_numpy(np.stack([d.keypoints for d in new])).to(self.device, torch.float32)
+        rois = rois_from_alignment_points(kps[:, 0], kps[:, 1])
+        for roi, det in zip(rois, new):
+            self._tracks.append(_Track(roi, det.box))
+
+    @staticmethod
+    def _same_person(det: PoseDetection, track: _Track) -> bool:
+        if track.bbox is None:
+            return False
+        iou = box_iou(torch.from_numpy(det.box), torch.from_numpy(track.bbox[None].astype(np.float32)))
+        return bool(iou[0] > 0.3)
+
+    def _read_people(self, out: CropLandmarks, rois: torch.Tensor, image_size: tuple[int, int]) -> list[Person2D]:
+        from .roi import crop_from_image_matrices, apply_affine  # local: only the projection needs them
+
+        width, height = image_size
+        scale = rois[:, 2] / LANDMARK_INPUT_SIZE  # crop px -> image px
+        # Model x/y are continuous crop coordinates; shift to pixel-centre convention.
+        crop_xy = out.landmarks[..., :2] - 0.5
+        if self.readout == "integral":
+            if out.heatmaps is None:
+                raise ModelError("readout='integral' needs the landmark model's heat-map output")
+            crop_xy = integral_readout(out.heatmaps, crop_xy, LANDMARK_INPUT_SIZE, self.integral)
+        to_image = crop_from_image_matrices(rois, LANDMARK_INPUT_SIZE)
+        image_xy = apply_affine(to_image, crop_xy)  # (P, 39, 2)
+        z = out.landmarks[..., 2] * scale[:, None]
+        visibility = torch.sigmoid(out.landmarks[..., 3])
+        presence = torch.sigmoid(out.landmarks[..., 4])
+        # World landmarks live in the crop's axes; undo the ROI's in-plane rotation (MediaPipe does too).
+        cos, sin = torch.cos(rois[:, 3])[:, None], torch.sin(rois[:, 3])[:, None]
+        wx, wy = out.world[..., 0], out.world[..., 1]
+        world = torch.stack([cos * wx - sin * wy, sin * wx + cos * wy, out.world[..., 2]], dim=-1)
+        next_rois = rois_from_alignment_points(image_xy[:, ALIGNMENT_LANDMARKS[0]], image_xy[:, ALIGNMENT_LANDMARKS[1]])
+        keep = (out.presence >= self.min_presence) & roi_inside_image(next_rois, image_size)
+        masks = None
+        if self.want_mask and out.segmentation is not None:
+            masks = paste_crops(torch.sigmoid(out.segmentation.float()), rois, image_size)[:, 0]
+
+        landmarks33 = torch.cat([image_xy[:, :NUM_LANDMARKS], z[:, :NUM_LANDMARKS, None],
+                                 visibility[:, :NUM_LANDMARKS, None], presence[:, :NUM_LANDMARKS, None]], dim=-1)
+        landmarks_np = landmarks33.cpu().numpy()
+        world_np = world[:, :NUM_LANDMARKS].cpu().numpy()
+        presence_np = out.presence.cpu().numpy()
+        keep_np = keep.cpu().numpy()
+        visible = out.presence >= self.min_presence
+
+        people: list[tuple[float, Person2D]] = []
+        tracks: list[_Track] = []
+        reported: list[np.ndarray] = []
+        for p, track in enumerate(self._tracks):
+            if not bool(visible[p]):
+                continue  # lost: no output, and the detector takes over next frame
+            xy = landmarks_np[p, :, :2]
+            bbox = np.array([xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()], dtype=np.float32)
+            bbox = np.clip(bbox, [0, 0, 0, 0], [width - 1, height - 1, width - 1, height - 1]).astype(np.float32)
+            keypoints = np.concatenate([map_joints(xy, BLAZEPOSE_TO_H36M),
+                                        map_confidence(landmarks_np[p, :, 3], BLAZEPOSE_TO_H36M)[:, None]], axis=1)
+            person = Person2D(
+                bbox=bbox, score=float(presence_np[p]), keypoints2d=keypoints.astype(np.float32),
+                landmarks33=landmarks_np[p].astype(np.float32), world33=world_np[p].astype(np.float32),
+                mask=None if masks is None else masks[p].cpu().numpy())
+            # Two tracks on one person (e.g. after a re-detection) would report them twice: keep the first.
+            if any(float(box_iou(torch.from_numpy(bbox), torch.from_numpy(other[None]))[0]) > DUPLICATE_IOU
+                   for other in reported):
+                continue
+            reported.append(bbox)
+            people.append((person.score, person))
+            track.bbox = bbox
+            track.age += 1
+            if bool(keep_np[p]):
+                track.roi = next_rois[p]
+                tracks.append(track)
+        self._tracks = tracks
+        people.sort(key=lambda item: -item[0])
+        return [person for _, person in people]

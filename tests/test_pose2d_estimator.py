@@ -1,0 +1,238 @@
+"""PoseEstimator2D with the real converted BlazePose networks on synthetic (and shared) video.
+
+The synthetic person is a flat cartoon figure (skin-coloured head with hair and eyes, shirt, arms,
+trousers, shoes) on a plain background; the real detector fires on it with score ~0.97 and the
+landmark model puts the joints on the drawn limbs.  Tests skip when the weights are not cached and
+cannot be fetched (fresh machine without network).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from streampose.errors import InputError, ModelError
+from streampose.skeleton import H36M17
+from streampose.types import Frame
+from videogen import make_video
+
+BACKGROUND = (200, 205, 210)
+HIP, RFOOT, LFOOT, HEAD = (H36M17.index(n) for n in ("Hip", "RFoot", "LFoot", "Head"))
+
+
+def draw_person(image: np.ndarray, cx: float, top: float, height: float) -> np.ndarray:
+    """Paint a frontal standing figure into ``image`` (H, W, 3) uint8 RGB, in place.
+
+    The figure is ``height`` px tall with the top of its head at ``(cx, top)``; its joints lie at
+    known fractions of the height (see :func:`figure_joints`).
+    """
+    u = height / 8.0  # one head height
+    skin, shirt, trousers = (224, 172, 140), (40, 90, 170), (50, 50, 60)
+    hair, shoe = (60, 40, 20), (20, 20, 20)
+
+    def line(p, q, colour, width):
+        cv2.line(image, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), colour, max(1, int(width)), cv2.LINE_AA)
+
+    j = figure_joints(cx, top, height)
+    shoulder_w, hip_w = 1.0 * u, 0.6 * u
+    for s in (-1, 1):
+        hip, knee, ankle = (cx + s * hip_w * 0.7, j["hip"]), (cx + s * hip_w * 0.8, j["knee"]), (cx + s * hip_w * 0.9, j["ankle"])
+        line(hip, knee, trousers, 0.55 * u)
+        line(knee, ankle, trousers, 0.45 * u)
+        line(ankle, (ankle[0] + s * 0.35 * u, ankle[1] + 0.1 * u), shoe, 0.3 * u)
+    torso = np.array([[cx - shoulder_w, j["shoulder"]], [cx + shoulder_w, j["shoulder"]],
+                      [cx + hip_w * 1.1, j["hip"]], [cx - hip_w * 1.1, j["hip"]]], np.int32)
+    cv2.fillConvexPoly(image, torso, shirt, cv2.LINE_AA)
+    for s in (-1, 1):
+        elbow = (cx + s * (shoulder_w + 0.35 * u), j["shoulder"] + 1.4 * u)
+        wrist = (cx + s * (shoulder_w + 0.55 * u), j["shoulder"] + 2.7 * u)
+        line((cx + s * shoulder_w * 0.9, j["shoulder"] + 0.15 * u), elbow, shirt, 0.4 * u)
+        line(elbow, wrist, skin, 0.3 * u)
+        cv2.circle(image, (int(wrist[0]), int(wrist[1])), int(0.2 * u), skin, -1, cv2.LINE_AA)
+    line((cx, j["shoulder"]), (cx, top + 0.9 * u), skin, 0.35 * u)
+    cv2.ellipse(image, (int(cx), int(top + 0.5 * u)), (int(0.38 * u), int(0.5 * u)), 0, 0, 360, skin, -1, cv2.LINE_AA)
+    cv2.ellipse(image, (int(cx), int(top + 0.35 * u)), (int(0.40 * u), int(0.38 * u)), 0, 180, 360, hair, -1, cv2.LINE_AA)
+    for s in (-1, 1):
+        cv2.circle(image, (int(cx + s * 0.14 * u), int(top + 0.48 * u)), max(1, int(0.05 * u)), (30, 30, 30), -1, cv2.LINE_AA)
+    line((cx - 0.1 * u, top + 0.75 * u), (cx + 0.1 * u, top + 0.75 * u), (150, 60, 60), 0.05 * u)
+    return image
+
+
+def figure_joints(cx: float, top: float, height: float) -> dict[str, float]:
+    """Heights (image y) of the figure's shoulder line, hips, knees and ankles."""
+    u = height / 8.0
+    return {"shoulder": top + 1.5 * u, "hip": top + 4.2 * u, "knee": top + 6.0 * u, "ankle": top + 7.8 * u}
+
+
+def scene(width: int, height: int, people: list[tuple[float, float, float]]) -> np.ndarray:
+    image = np.empty((height, width, 3), np.uint8)
+    image[:] = BACKGROUND
+    for cx, top, h in people:
+        draw_person(image, cx, top, h)
+    return image
+
+
+@pytest.fixture(scope="module")
+def models():
+    from streampose.pose2d.weights import ensure_blazepose_models, load_detector, load_landmark_model
+
+    try:
+        ensure_blazepose_models()
+    except ModelError as exc:
+        pytest.skip(f"BlazePose weights unavailable: {exc}")
+    torch.set_num_threads(1)  # the test machines are small and shared; one thread is the fastest there
+    return {
+        "detector": load_detector("cpu"),
+        "landmarks": load_landmark_model("cpu", with_segmentation=True, with_heatmap=True),
+    }
+
+
+def make_estimator(models, **kwargs):
+    from streampose.pose2d.estimator import PoseEstimator2D
+
+    return PoseEstimator2D(detector_model=models["detector"], landmark_model=models["landmarks"], **kwargs)
+
+
+def decode(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def test_person_appears_disappears_and_reappears(models, tmp_path):
+    """Encoded video: figure on the left (8 frames), empty room (6), figure on the right (8)."""
+    w, h = 320, 240
+
+    def painter(i, width, height):
+        if i < 8:
+            return scene(width, height, [(100 + 2 * i, 30, 180)])  # walks slowly right
+        if i < 14:
+            return scene(width, height, [])
+        return scene(width, height, [(230, 40, 170)])
+
+    frames = decode(make_video(tmp_path / "appear.mp4", frames=22, size=(w, h), draw=painter))
+    assert len(frames) == 22
+    estimator = make_estimator(models)
+    results = [estimator.process(Frame(i, i / 30, img)) for i, img in enumerate(frames)]
+    counts = [len(r) for r in results]
+    assert counts == [1] * 8 + [0] * 6 + [1] * 8, counts
+    for i in list(range(8)) + list(range(14, 22)):
+        person = results[i][0]
+        cx, top, height = (100 + 2 * i, 30, 180) if i < 8 else (230, 40, 170)
+        hip_y = figure_joints(cx, top, height)["hip"]
+        kp = person.keypoints2d
+        assert kp.shape == (17, 3) and person.landmarks33.shape == (33, 5) and person.world33.shape == (33, 3)
+        assert abs(kp[HIP, 0] - cx) < 6 and abs(kp[HIP, 1] - hip_y) < 10, (i, kp[HIP])
+        ankle_y = figure_joints(cx, top, height)["ankle"]
+        assert abs(kp[RFOOT, 1] - ankle_y) < 12 and abs(kp[LFOOT, 1] - ankle_y) < 12
+        assert kp[RFOOT, 0] < kp[LFOOT, 0]  # frontal figure: its right foot is on the image left
+        assert kp[HEAD, 1] < kp[HIP, 1] - 0.4 * height
+        assert person.score > 0.5 and (kp[:, 2] > 0.5).mean() > 0.8
+        x0, y0, x1, y1 = person.bbox
+        assert x0 < cx < x1 and y0 < hip_y < y1 and (y1 - y0) > 0.6 * height
+        assert person.mask is None
+    # tracking: one detector run finds the person, landmarks follow them without re-detection;
+    # frame 8 (first empty) runs the landmark model on the old ROI and drops the track, frames 9..13
+    # search in vain, frame 14 finds the person again
+    assert estimator.stats["detector_runs"] == 1 + 5 + 1
+    assert estimator.stats["landmark_runs"] == 8 + 1 + 8
+    # world landmarks are metric and hip-centred: hips near the origin, legs plausibly long
+    world = results[3][0].world33
+    hips = world[[23, 24]].mean(0)
+    assert np.linalg.norm(hips) < 0.1
+    leg = np.linalg.norm(world[27] - world[23])
+    assert 0.4 < leg < 1.3
+
+
+def test_rotated_person_is_tracked_through_a_rotated_roi(models):
+    """A figure lying on its side: the ROI must rotate so the landmarks still land on the limbs."""
+    upright = scene(240, 320, [(120, 40, 240)])
+    lying = np.ascontiguousarray(np.rot90(upright, k=-1))  # clockwise: head now on the right
+    joints = figure_joints(120, 40, 240)
+    estimator = make_estimator(models)
+    people = []
+    for _ in range(3):
+        people = estimator.process(lying)
+    assert len(people) == 1
+    kp = people[0].keypoints2d
+    # rot90 clockwise maps upright (x, y) to (H - 1 - y, x) with H = 320
+    assert abs(kp[HIP, 0] - (319 - joints["hip"])) < 10 and abs(kp[HIP, 1] - 120) < 8, kp[HIP]
+    assert kp[HEAD, 0] > kp[HIP, 0] + 60  # head to the right of the hips
+    assert abs(kp[RFOOT, 0] - (319 - joints["ankle"])) < 15
+
+
+def test_two_people_batched_and_max_people(models):
+    image = scene(480, 240, [(120, 30, 180), (360, 40, 170)])
+    single = make_estimator(models, max_people=1)
+    assert len(single.process(image)) == 1
+    double = make_estimator(models, max_people=2)
+    people = double.process(image)
+    people = double.process(image)  # second frame: both tracked, one batched landmark call
+    assert len(people) == 2
+    hips = sorted(p.keypoints2d[HIP, 0] for p in people)
+    assert abs(hips[0] - 120) < 8 and abs(hips[1] - 360) < 8
+    assert double.stats["landmark_runs"] == 2 and double.stats["detector_runs"] == 1
+
+
+def test_segmentation_mask_in_image_pixels(models):
+    image = scene(320, 240, [(160, 30, 180)])
+    estimator = make_estimator(models, want_mask=True)
+    person = estimator.process(image)[0]
+    mask = person.mask
+    assert mask is not None and mask.shape == (240, 320)
+    torso = mask[80:110, 150:170].mean()
+    background = np.concatenate([mask[:, :60].ravel(), mask[:, 260:].ravel()]).mean()
+    assert torso > 0.8 and background < 0.1, (torso, background)
+
+
+def test_readouts_agree_on_the_figure(models):
+    image = scene(320, 240, [(160, 30, 180)])
+    results = {}
+    for readout in ("regression", "integral"):
+        estimator = make_estimator(models, readout=readout)
+        estimator.process(image)
+        results[readout] = estimator.process(image)[0].landmarks33[:, :2]
+    distance = np.linalg.norm(results["regression"] - results["integral"], axis=1)
+    assert np.median(distance) < 3.0, distance
+    assert distance.max() > 0  # the integral readout actually changed something
+
+
+def test_bad_input_and_reset(models):
+    estimator = make_estimator(models)
+    with pytest.raises(InputError):
+        estimator.process(np.zeros((10, 10), np.uint8))
+    with pytest.raises(InputError):
+        estimator.process(np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(ValueError):
+        make_estimator(models, readout="argmax")
+    image = scene(320, 240, [(160, 30, 180)])
+    estimator.process(image)
+    estimator.process(image)
+    assert estimator.stats["detector_runs"] == 1
+    estimator.reset()
+    estimator.process(image)
+    assert estimator.stats["detector_runs"] == 2
+    assert estimator.process(np.full((240, 320, 3), 200, np.uint8)) == []  # empty room
+
+
+@pytest.mark.shared
+def test_real_video_tracking(models, shared_dir):
+    path = shared_dir / "data" / "videos" / "pose2sim_balance_cam01.mp4"
+    estimator = make_estimator(models)
+    boxes = []
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i >= 15:
+                break
+            people = estimator.process(frame.to_ndarray(format="rgb24"))
+            assert len(people) == 1
+            boxes.append(people[0].bbox)
+    assert estimator.stats["detector_runs"] == 1
+    boxes = np.array(boxes)
+    heights = boxes[:, 3] - boxes[:, 1]
+    # the balancing person is about 700-750 px tall in this 1080x1920 portrait video
+    assert np.all((heights > 550) & (heights < 900)), heights
+    assert np.abs(np.diff(boxes, axis=0)).max() < 60  # tracked smoothly, no jumps
