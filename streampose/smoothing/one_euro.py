@@ -34,6 +34,12 @@ from streampose.smoothing.base import check_frame, measurement_weights
 class OneEuroParams:
     """One-Euro settings.
 
+    Defaults (``min_cutoff=1.5, beta=30, derivate_cutoff=1``) come from the sweep in
+    ``benchmarks/smoothing.py`` on the CMU training clips: within 3 % of the lowest causal MPJPE
+    and the smoothest of those.  MediaPipe's pose settings (0.05 / 80, see module doc) smooth much
+    harder at rest; on our noise models they leave ~1.5-2x the MPJPE of these (table in
+    ``benchmarks/results/smoothing.json``).
+
     Attributes:
         min_cutoff: cutoff frequency (Hz) at rest; lower = smoother at rest, more lag.
         beta: how fast the cutoff rises with speed, per ``scale / s``; higher = less lag in motion.
@@ -42,8 +48,8 @@ class OneEuroParams:
         max_gap: seconds a missing joint holds its last value before its output turns NaN.
     """
 
-    min_cutoff: float = 1.0
-    beta: float = 5.0
+    min_cutoff: float = 1.5
+    beta: float = 30.0
     derivate_cutoff: float = 1.0
     min_confidence: float = 0.05
     max_gap: float = 0.5
