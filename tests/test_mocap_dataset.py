@@ -87,6 +87,27 @@ def test_split_holds_out_whole_clips_deterministically():
     assert {c.name for c in split_clips(clips, seed=1)[1]} != names_test
 
 
+def test_split_keeps_segments_of_one_recording_together():
+    clips = _many_clips()
+    segments = [_clip(f"cmu/900_dance#{k}", "dance", frames=3) for k in range(3)]
+    for seed in range(12):
+        _, test = split_clips(clips + segments, seed=seed)
+        held = {c.name for c in test} & {c.name for c in segments}
+        assert len(held) in (0, 3), seed
+
+
+def test_split_at_glitches_cuts_and_drops_short_pieces():
+    fps = 30.0
+    joints = np.zeros((100, 17, 3))
+    joints[:, :, 0] = np.arange(100)[:, None] * 0.05 / fps  # smooth 0.05 m/s drift
+    joints[40:, 13, 1] += 1.0                                # wrist pops up 1 m at frame 40
+    joints[45:, 13, 1] -= 1.0                                # and back down at frame 45
+    pieces = ds.split_at_glitches(joints, fps)
+    assert [len(p) for p in pieces] == [40, 55]              # the 5-frame piece is dropped
+    np.testing.assert_array_equal(pieces[1], joints[45:])
+    assert len(ds.split_at_glitches(joints[:40], fps)) == 1
+
+
 def test_split_fraction_zero_and_validation():
     assert split_clips(_many_clips(), holdout_fraction=0.0)[1] == []
     with pytest.raises(InputError):
@@ -184,9 +205,13 @@ def test_real_cmu_dataset(tmp_path, monkeypatch):
     start = time.perf_counter()
     cached = load_mocap("cmu", cache_dir=tmp_path)
     assert time.perf_counter() - start < 2.0 < build + 2.0
-    assert len(clips) == len(cached) == 61
+    assert len(clips) == len(cached)
+    assert len({c.source_clip for c in clips}) == 61  # some recordings are cut at glitches
     frames = sum(c.num_frames for c in clips)
-    assert 26000 < frames < 27000
+    assert 25000 < frames < 26500  # 26,468 minus the T-pose frames minus glitch pieces
+    for clip in clips:  # no teleporting joints left
+        speed = np.linalg.norm(np.diff(clip.joints3d, axis=0), axis=-1).max() * clip.fps
+        assert speed <= ds.MAX_JOINT_SPEED, clip.name
     assert {c.fps for c in clips} == {60.0}
     stats = ds.dataset_stats(clips)
     lengths = stats["bone_lengths_m"]

@@ -4,7 +4,9 @@
 ``joints3d`` of shape ``(T, 17, 3)``: Human3.6M joint order, float32 metres, in a **Y-up world
 frame**: +y up, the floor at ``y = 0`` (ankles ~0.08 m above it when standing), x and z horizontal
 (right-handed; the rigs' own ground-plane axes are kept, so a clip's facing direction is arbitrary).
-Rig mapping details are in :mod:`streampose.mocap.rigs`.
+Rig mapping details are in :mod:`streampose.mocap.rigs`.  Recordings with source-data glitches
+(a joint jumping faster than 15 m/s between frames -- 9 CMU dance clips and 003_02; none in Bandai)
+are cut there into segments ``name#k`` and pieces under 1 s are dropped.
 
 The first load of a dataset unpacks its archive from ``<shared>/data/mocap`` into
 ``<cache>/mocap/<dataset>/``, parses every BVH (progress bar, 2 worker processes) and writes
@@ -38,7 +40,7 @@ from streampose.mocap.bvh import read_bvh
 from streampose.mocap.rigs import bone_lengths, clip_to_h36m
 
 # Bump when parsing or the rig mapping changes: old caches are then rebuilt, never reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 CMU_LICENCE = ("CMU Graphics Lab Motion Capture Database (mocap.cs.cmu.edu): free for research; may "
                "be included in commercially-sold products; the data may not be resold.")
@@ -66,7 +68,9 @@ class MocapClip:
     """One mocap clip as H36M-17 joints.
 
     Attributes:
-        name: stable clip id, ``"<dataset>/<file stem>"`` (e.g. ``"cmu/002_01"``).
+        name: stable clip id, ``"<dataset>/<file stem>"`` (e.g. ``"cmu/002_01"``); a recording
+            cut at source-data glitches (see :func:`split_at_glitches`) gives segments
+            ``"cmu/005_06#0"``, ``"#1"``, ... which always land in the same split.
         dataset: ``"cmu"`` or ``"bandai"``.
         action: coarse action label used for stratified splits (``"walk"``, ``"dance"``, ...).
         description: the full label (CMU ``index.csv`` description; Bandai ``content/style``).
@@ -86,6 +90,11 @@ class MocapClip:
     @property
     def num_frames(self) -> int:
         return int(self.joints3d.shape[0])
+
+    @property
+    def source_clip(self) -> str:
+        """The recorded clip this one comes from: ``name`` without a ``#k`` segment suffix."""
+        return self.name.split("#", 1)[0]
 
     @property
     def duration(self) -> float:
@@ -221,6 +230,31 @@ def _parse_one(path: str) -> tuple[np.ndarray, float]:
     return clip_to_h36m(clip), fps
 
 
+# No joint of a person moves faster than this between two frames; faster jumps are glitches of the
+# source data (CMU subject 5's dance clips flip a thigh for a few frames; 003_02 starts with an arm
+# frozen in a T-pose that then jumps).  Bandai's fastest joint moves at 8.6 m/s, CMU's 99th
+# percentile is 7.1 m/s.
+MAX_JOINT_SPEED = 15.0  # m/s
+MIN_SEGMENT_SECONDS = 1.0
+
+
+def split_at_glitches(joints: np.ndarray, fps: float, max_speed: float = MAX_JOINT_SPEED,
+                      min_seconds: float = MIN_SEGMENT_SECONDS) -> list[np.ndarray]:
+    """Cut a clip where any joint jumps faster than ``max_speed``; drop pieces under ``min_seconds``.
+
+    ``joints``: ``(T, 17, 3)`` metres -> list of ``(T_k, 17, 3)`` clean segments (the clip itself
+    when it has no glitch).
+    """
+    if joints.shape[0] < 2:
+        return [joints]
+    speed = np.linalg.norm(np.diff(joints, axis=0), axis=-1).max(axis=-1) * fps  # (T-1,)
+    cuts = np.flatnonzero(speed > max_speed) + 1
+    if cuts.size == 0:
+        return [joints]
+    pieces = np.split(joints, cuts)
+    return [p for p in pieces if p.shape[0] >= min_seconds * fps]
+
+
 def _cache_file(dataset: str, cache_dir: str | Path | None) -> Path:
     return _mocap_cache_dir(cache_dir) / f"{dataset}_h36m17_v{CACHE_VERSION}.npz"
 
@@ -242,20 +276,25 @@ def _build_cache(dataset: str, cache_dir: str | Path | None, workers: int) -> Pa
     else:
         results = [_parse_one(p) for p in tqdm(paths, **progress)]
 
-    names, actions, descriptions = [], [], []
-    for f in files:
+    names, actions, descriptions, pieces, rates = [], [], [], [], []
+    for f, (joints, fps) in zip(files, results):
         action, description = _labels(dataset, f.stem, cmu_index)
-        names.append(f"{dataset}/{f.stem}")
-        actions.append(action)
-        descriptions.append(description)
+        segments = split_at_glitches(joints, fps)
+        for k, segment in enumerate(segments):
+            suffix = f"#{k}" if len(segments) > 1 else ""
+            names.append(f"{dataset}/{f.stem}{suffix}")
+            actions.append(action)
+            descriptions.append(description)
+            pieces.append(segment)
+            rates.append(fps)
     target = _cache_file(dataset, cache_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp.npz")
     np.savez(
         tmp,
-        joints=np.concatenate([r[0] for r in results]).astype(np.float32),
-        lengths=np.array([r[0].shape[0] for r in results], dtype=np.int64),
-        fps=np.array([r[1] for r in results], dtype=np.float64),
+        joints=np.concatenate(pieces).astype(np.float32),
+        lengths=np.array([p.shape[0] for p in pieces], dtype=np.int64),
+        fps=np.array(rates, dtype=np.float64),
         names=np.array(names), actions=np.array(actions), descriptions=np.array(descriptions),
         licence=np.array(info.licence),
     )
@@ -331,7 +370,8 @@ def split_clips(clips: list[MocapClip], holdout_fraction: float = 0.15, seed: in
                 ) -> tuple[list[MocapClip], list[MocapClip]]:
     """Split whole clips into ``(train, test)``, stratified by action and stable by name.
 
-    Within each action the clips are ordered by a hash of ``(seed, name)`` and the first
+    Segments of one recording (``name#k``) are held out together.  Within each action the
+    recordings are ordered by a hash of ``(seed, name)`` and the first
     ``round(n * holdout_fraction)`` are held out.  Actions too small for that to hold out anything
     (``n * holdout_fraction < 0.5``) hold out each clip whose hash is below the fraction.  The
     result depends only on the clip names, their actions and the seed -- never on list order -- so
@@ -349,18 +389,18 @@ def split_clips(clips: list[MocapClip], holdout_fraction: float = 0.15, seed: in
 def holdout_names(clips: list[MocapClip], holdout_fraction: float = 0.15, seed: int = 0
                   ) -> set[str]:
     """Names of the clips :func:`split_clips` holds out."""
-    by_action: dict[str, list[str]] = defaultdict(list)
+    by_action: dict[str, set[str]] = defaultdict(set)
     for clip in clips:
-        by_action[clip.action].append(clip.name)
-    held: set[str] = set()
-    for names in by_action.values():
-        ranked = sorted(set(names), key=lambda n: (_unit_hash(n, seed), n))
+        by_action[clip.action].add(clip.source_clip)
+    held_sources: set[str] = set()
+    for sources in by_action.values():
+        ranked = sorted(sources, key=lambda n: (_unit_hash(n, seed), n))
         count = int(np.floor(len(ranked) * holdout_fraction + 0.5))
         if count > 0:
-            held.update(ranked[:count])
+            held_sources.update(ranked[:count])
         else:
-            held.update(n for n in ranked if _unit_hash(n, seed) < holdout_fraction)
-    return held
+            held_sources.update(n for n in ranked if _unit_hash(n, seed) < holdout_fraction)
+    return {c.name for c in clips if c.source_clip in held_sources}
 
 
 # ----------------------------------------------------------------------------------------------
