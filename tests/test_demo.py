@@ -192,3 +192,22 @@ def test_run_demo_with_the_real_pipeline_and_stand_in_stages(video, tmp_path):
     assert code == 0
     times, size = _decode(tmp_path / "real.mp4")
     assert len(times) == FRAMES and size == (SIZE[0] + SIZE[1], SIZE[1])
+
+
+def test_files_are_played_like_a_camera_paced_and_restamped():
+    import time
+
+    from streampose.types import Frame
+    from streampose.viz.demo import _like_a_camera
+
+    frames = [Frame(index=i, time=5.0 + 0.1 * i, image=np.zeros((2, 2, 3), np.uint8), capture_time=1.0)
+              for i in range(4)]
+    start = time.perf_counter()
+    out = list(_like_a_camera(frames, pace=True))
+    elapsed = time.perf_counter() - start
+    assert 0.29 <= elapsed < 2.0  # held back to presentation times (0.3 s of video)
+    assert all(f.capture_time > start for f in out)  # latency counts from when the frame is taken
+    assert [f.index for f in out] == [0, 1, 2, 3]
+    fast = time.perf_counter()
+    list(_like_a_camera(frames, pace=False))
+    assert time.perf_counter() - fast < 0.1

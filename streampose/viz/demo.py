@@ -16,6 +16,7 @@ run it.  It is split so each part can be tested without a camera or a trained mo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -27,7 +28,7 @@ import cv2
 import numpy as np
 
 from streampose.errors import InputError, OutputError, StreamposeError
-from streampose.types import PoseFrame
+from streampose.types import Frame, PoseFrame
 from streampose.viz import VIDEO_EXTENSIONS, OverlayWriter, check_video_path, render_pose_frame
 
 WINDOW_NAME = "streampose"
@@ -226,6 +227,25 @@ def _pairs_from_pipeline(pipeline, source: Any) -> Iterator[tuple[np.ndarray, Po
         yield image, pose_frame
 
 
+def _like_a_camera(frames: Iterable[Frame], pace: bool = True) -> Iterator[Frame]:
+    """Play file frames the way a camera delivers them, for the demo's FPS and latency read-outs.
+
+    A file decodes ahead of the pipeline, so its ``capture_time`` would count the time a frame waited
+    in the reader's queue -- seconds that a camera never accumulates.  Each frame is re-stamped when
+    the pipeline takes it; with ``pace`` it is also held back until its presentation time (relative to
+    the first frame) so a fast machine does not play the file faster than real time.
+    """
+    wall_start = first_time = None
+    for frame in frames:
+        if pace:
+            if wall_start is None:
+                wall_start, first_time = time.perf_counter(), frame.time
+            wait = wall_start + (frame.time - first_time) - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        yield dataclasses.replace(frame, capture_time=time.perf_counter())
+
+
 def _is_camera(source: Any) -> bool:
     if isinstance(source, int) and not isinstance(source, bool):
         return True
@@ -242,6 +262,7 @@ def run_demo(
     *,
     rotate_deg_per_s: float = 30.0,
     pipeline=None,
+    pace_files: bool = True,
 ) -> int:
     """Run the live demo and return a process exit code.
 
@@ -253,8 +274,10 @@ def run_demo(
         headless: ``None`` = decide automatically (:func:`display_available`).
         save: write the composed frames to this video file or PNG folder.
         rotate_deg_per_s: orbit speed of the 3D view.
-        pipeline: a ready object with ``run(source)`` yielding ``PoseFrame`` with ``.image``
-            (default: ``streampose.pipeline.Pipeline`` with the causal lifter, ``keep_images=True``).
+        pipeline: a ready object whose ``run(frames)`` takes an iterable of ``Frame`` and yields
+            ``PoseFrame`` with ``.image`` (default: ``streampose.pipeline.Pipeline`` with the causal
+            lifter and ``keep_images=True``).
+        pace_files: play a video file no faster than real time, like a camera.
 
     Returns:
         0 on success (incl. the user quitting), 2 when the source cannot be opened (no camera, bad
@@ -273,18 +296,21 @@ def run_demo(
         # Open the source first so "no camera" is reported at once, not after loading models.  A
         # live source drops its oldest frames when the demo falls behind (bounded latency); a file
         # plays every frame.
-        reader = open_source(source, realtime=is_live_source(source), max_frames=max_frames)
+        live = is_live_source(source)
+        reader = open_source(source, realtime=live, queue_size=2, max_frames=max_frames)
         if pipeline is None:
             from streampose.pipeline import Pipeline, PipelineConfig
 
             try:
-                pipeline = Pipeline(PipelineConfig(device=device, causal=True, realtime=reader.realtime,
-                                                   keep_images=True, max_frames=max_frames))
+                # Short queues: a live view wants the newest frame, not a backlog.
+                pipeline = Pipeline(PipelineConfig(device=device, causal=True, realtime=live, keep_images=True,
+                                                   max_frames=max_frames, queue_size=2))
             except ImportError as exc:
                 raise StreamposeError(f"the pose pipeline is not available in this install ({exc})") from exc
-        # The pipeline accepts any iterable of Frames; giving it our reader keeps capture times, so
-        # PoseFrame.latency is capture -> result.
-        result = demo_loop(_pairs_from_pipeline(pipeline, reader), headless=headless, sink=sink,
+        # The pipeline accepts any iterable of Frames, so the demo keeps the reader: a camera's capture
+        # times make PoseFrame.latency capture -> result; a file is played like a camera.
+        frames = reader if live else _like_a_camera(reader, pace=pace_files)
+        result = demo_loop(_pairs_from_pipeline(pipeline, frames), headless=headless, sink=sink,
                            max_frames=max_frames, rotate_deg_per_s=rotate_deg_per_s,
                            fps_hint=reader.info.fps)
     except InputError as exc:
