@@ -15,14 +15,20 @@ Usage::
     python benchmarks/reader.py                      # generated 720p and 1080p H.264 clips
     python benchmarks/reader.py --video a.mp4 b.mp4  # your own files
 
+Each configuration runs in its own process, once with glibc's default allocator settings and once
+after ``streampose.reader.tune_allocator()`` (what the CLI does), because the reader hands
+multi-megabyte frames between threads and the default settings page-fault them in again per frame.
+
 Writes ``benchmarks/results/reader.json``.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,15 +37,15 @@ from pathlib import Path
 import av
 import numpy as np
 
-from streampose.reader import open_source
+from streampose.reader import open_source, tune_allocator
 
 RESULTS = Path(__file__).resolve().parent / "results" / "reader.json"
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 
 
-def bare_decode(path: Path, thread_type: str) -> tuple[int, float]:
-    """Decode every frame to RGB with plain PyAV; returns (frames, seconds)."""
-    started = time.perf_counter()
+def bare_decode(path: Path, thread_type: str) -> tuple[int, float, float]:
+    """Decode every frame to RGB with plain PyAV; returns (frames, wall seconds, CPU seconds)."""
+    started, cpu_started = time.perf_counter(), time.process_time()
     count = 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -47,17 +53,17 @@ def bare_decode(path: Path, thread_type: str) -> tuple[int, float]:
         for frame in container.decode(stream):
             frame.to_ndarray(format="rgb24")
             count += 1
-    return count, time.perf_counter() - started
+    return count, time.perf_counter() - started, time.process_time() - cpu_started
 
 
-def reader_decode(path: Path) -> tuple[int, float]:
-    """Decode every frame through ``open_source``; returns (frames, seconds), open/close included."""
-    started = time.perf_counter()
+def reader_decode(path: Path) -> tuple[int, float, float]:
+    """Decode every frame through ``open_source``; returns (frames, wall s, CPU s), open/close included."""
+    started, cpu_started = time.perf_counter(), time.process_time()
     count = 0
     with open_source(path) as reader:
         for _ in reader:
             count += 1
-    return count, time.perf_counter() - started
+    return count, time.perf_counter() - started, time.process_time() - cpu_started
 
 
 def make_clip(path: Path, size: tuple[int, int], frames: int, fps: int = 30) -> Path:
@@ -83,22 +89,27 @@ def make_clip(path: Path, size: tuple[int, int], frames: int, fps: int = 30) -> 
 
 
 def measure(path: Path, runs: int, thread_type: str) -> dict:
-    bare_fps, reader_fps = [], []
+    bare_fps, reader_fps, bare_cpu, reader_cpu = [], [], [], []
     frames = None
     bare_decode(path, thread_type)  # warm the page cache and libraries before timing
     for _ in range(runs):
-        n_bare, t_bare = bare_decode(path, thread_type)
-        n_reader, t_reader = reader_decode(path)
+        n_bare, t_bare, c_bare = bare_decode(path, thread_type)
+        n_reader, t_reader, c_reader = reader_decode(path)
         if n_bare != n_reader:
             raise RuntimeError(f"{path}: bare loop decoded {n_bare} frames, reader {n_reader}")
         frames = n_bare
         bare_fps.append(n_bare / t_bare)
         reader_fps.append(n_reader / t_reader)
+        # CPU time of all the process's threads: the work done, much less sensitive than wall
+        # time to other processes competing for the same cores.
+        bare_cpu.append(c_bare / n_bare * 1e3)
+        reader_cpu.append(c_reader / n_reader * 1e3)
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         size = f"{stream.codec_context.width}x{stream.codec_context.height}"
         codec = stream.codec_context.name
     bare_median, reader_median = statistics.median(bare_fps), statistics.median(reader_fps)
+    bare_cpu_median, reader_cpu_median = statistics.median(bare_cpu), statistics.median(reader_cpu)
     return {
         "file": path.name,
         "size": size,
@@ -111,7 +122,37 @@ def measure(path: Path, runs: int, thread_type: str) -> dict:
         "reader_fps_runs": [round(v, 2) for v in reader_fps],
         # Extra time per frame the reader costs, relative to the bare loop.
         "overhead_percent": round((bare_median / reader_median - 1.0) * 100.0, 2),
+        "bare_best_fps": round(max(bare_fps), 2),
+        "reader_best_fps": round(max(reader_fps), 2),
+        "best_overhead_percent": round((max(bare_fps) / max(reader_fps) - 1.0) * 100.0, 2),
+        "bare_cpu_ms_per_frame_median": round(bare_cpu_median, 3),
+        "reader_cpu_ms_per_frame_median": round(reader_cpu_median, 3),
+        "cpu_overhead_percent": round((reader_cpu_median / bare_cpu_median - 1.0) * 100.0, 2),
     }
+
+
+def _measure_in_child(clips, args, allocator: str) -> list[dict]:
+    """Measure in a fresh process: allocator settings are process-wide and must not leak between
+    configurations."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as rows_file:
+        command = [sys.executable, __file__, "--child-allocator", allocator, "--child-rows",
+                   rows_file.name, "--runs", str(args.runs), "--thread-type", args.thread_type,
+                   "--video", *[str(path) for _, path in clips],
+                   "--names", *[name for name, _ in clips]]
+        subprocess.run(command, check=True)
+        return json.loads(Path(rows_file.name).read_text())
+
+
+def _child(args) -> int:
+    tuned = tune_allocator() if args.child_allocator == "tuned" else False
+    rows = []
+    for name, path in zip(args.names, args.video):
+        row = measure(path, args.runs, args.thread_type)
+        row.update(name=name, allocator=args.child_allocator, allocator_tuned=tuned)
+        rows.append(row)
+        print(f"  measured {name} ({args.child_allocator} allocator)", file=sys.stderr)
+    Path(args.child_rows).write_text(json.dumps(rows))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,21 +162,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="alternating runs per file")
     parser.add_argument("--thread-type", default="AUTO", choices=("AUTO", "FRAME", "SLICE", "NONE"),
                         help="FFmpeg threading of the bare loop (the reader uses AUTO for files)")
+    parser.add_argument("--allocator", choices=("default", "tuned", "both"), default="both",
+                        help="glibc malloc as is, after reader.tune_allocator() (what the CLI "
+                             "does), or both")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--child-allocator", help=argparse.SUPPRESS)
+    parser.add_argument("--child-rows", help=argparse.SUPPRESS)
+    parser.add_argument("--names", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child_allocator:
+        return _child(args)
 
     rows = []
+    allocators = ("default", "tuned") if args.allocator == "both" else (args.allocator,)
     with tempfile.TemporaryDirectory(prefix="streampose-bench-") as tmp:
         if args.video:
             clips = [(p.stem, p) for p in args.video]
         else:
             clips = [(name, make_clip(Path(tmp) / f"{name}.mp4", size, args.frames))
                      for name, size in SIZES.items()]
-        for name, path in clips:
-            row = measure(path, args.runs, args.thread_type)
-            row["name"] = name
-            rows.append(row)
-            print(f"  measured {name}", file=sys.stderr)
+        for allocator in allocators:
+            rows.extend(_measure_in_child(clips, args, allocator))
 
     result = {
         "benchmark": "reader",
@@ -146,16 +193,23 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "pyav": av.__version__,
         "machine": platform.machine(),
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_end": list(os.getloadavg()),
         "results": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"{'clip':8} {'size':>10} {'frames':>6} {'bare fps':>9} {'reader fps':>10} {'overhead':>9}")
+    print(f"{'clip':8} {'allocator':>9} {'size':>10} {'frames':>6} {'bare fps':>9} {'reader fps':>10}"
+          f" {'overhead':>9} {'best-run ovh':>12} {'CPU ms/f bare':>13} {'reader':>7} {'CPU ovh':>8}")
     for row in rows:
-        print(f"{row['name']:8} {row['size']:>10} {row['frames']:>6} {row['bare_fps_median']:>9.1f} "
-              f"{row['reader_fps_median']:>10.1f} {row['overhead_percent']:>8.1f}%")
+        print(f"{row['name']:8} {row['allocator']:>9} {row['size']:>10} {row['frames']:>6}"
+              f" {row['bare_fps_median']:>9.1f} {row['reader_fps_median']:>10.1f}"
+              f" {row['overhead_percent']:>8.1f}% {row['best_overhead_percent']:>11.1f}%"
+              f" {row['bare_cpu_ms_per_frame_median']:>13.2f} {row['reader_cpu_ms_per_frame_median']:>7.2f}"
+              f" {row['cpu_overhead_percent']:>7.1f}%")
+    print("(fps: median of alternating runs; overhead: extra wall time per frame vs the bare loop;"
+          " CPU: process CPU time per frame, all threads)")
     print(f"wrote {args.out}")
     return 0
 

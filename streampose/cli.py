@@ -20,7 +20,7 @@ from typing import Sequence
 import streampose
 from streampose.errors import InputError, StreamposeError
 from streampose.output import Writer, check_writable, make_header, make_summary, open_writer
-from streampose.reader import FrameReader, is_live_source, open_source
+from streampose.reader import FrameReader, is_live_source, open_source, tune_allocator
 from streampose.types import Frame, PoseFrame
 
 EXIT_OK = 0
@@ -73,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="streampose: warning: %(message)s",
     )
     started = time.perf_counter()
+    tune_allocator()  # this process is ours: keep frame buffers instead of page-faulting them in
     try:
         # The output path is checked first: a typo must not cost a long decode before failing.
         check_writable(args.out)
