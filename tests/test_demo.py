@@ -211,3 +211,53 @@ def test_files_are_played_like_a_camera_paced_and_restamped():
     fast = time.perf_counter()
     list(_like_a_camera(frames, pace=False))
     assert time.perf_counter() - fast < 0.1
+
+
+class _FakeWindow:
+    """Replaces OpenCV's highgui calls: records shown frames and presses a key on a chosen frame."""
+
+    def __init__(self, quit_on: int | None = None, broken: bool = False):
+        self.shown, self.quit_on, self.broken, self.destroyed = [], quit_on, broken, False
+
+    def install(self, monkeypatch):
+        import streampose.viz.demo as demo
+
+        monkeypatch.setattr(demo.cv2, "namedWindow", lambda *a, **k: None)
+        monkeypatch.setattr(demo.cv2, "imshow", self.imshow)
+        monkeypatch.setattr(demo.cv2, "waitKey", self.wait_key)
+        monkeypatch.setattr(demo.cv2, "getWindowProperty", lambda *a: 1.0)
+        monkeypatch.setattr(demo.cv2, "destroyWindow", lambda *a: setattr(self, "destroyed", True))
+
+    def imshow(self, name, image):
+        if self.broken:
+            raise cv2_error("The function is not implemented")
+        self.shown.append(image.shape)
+
+    def wait_key(self, delay):
+        return ord("q") if self.quit_on is not None and len(self.shown) == self.quit_on else -1
+
+
+def cv2_error(message):
+    import cv2
+
+    return cv2.error(message)
+
+
+def _synthetic_pairs(count=FRAMES):
+    image = np.full((SIZE[1], SIZE[0], 3), 60, np.uint8)
+    return ((image, synthetic_pose_frame(i, i / 30)) for i in range(count))
+
+
+def test_window_mode_shows_bgr_frames_and_q_quits(monkeypatch):
+    window = _FakeWindow(quit_on=3)
+    window.install(monkeypatch)
+    result = demo_loop(_synthetic_pairs(), headless=False)
+    assert result.quit_by_user and result.frames == 3
+    assert window.shown == [(SIZE[1], SIZE[0] + SIZE[1], 3)] * 3 and window.destroyed
+
+
+def test_window_failure_falls_back_to_headless(monkeypatch, tmp_path, capsys):
+    _FakeWindow(broken=True).install(monkeypatch)
+    result = demo_loop(_synthetic_pairs(5), headless=False, save=tmp_path / "f")
+    assert result.frames == 5 and result.frames_saved == 5 and not result.quit_by_user
+    assert "continuing headless" in capsys.readouterr().err

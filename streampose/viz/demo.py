@@ -87,7 +87,7 @@ class _PngFolder:
 
     def write(self, image_rgb: np.ndarray, time_s: float | None = None) -> None:
         path = self.folder / f"frame_{self.frames_written:06d}.png"
-        if not cv2.imwrite(str(path), np.ascontiguousarray(image_rgb[..., ::-1])):
+        if not cv2.imwrite(str(path), cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)):
             raise OutputError(f"cannot write {path}")
         self.frames_written += 1
 
@@ -190,7 +190,7 @@ def demo_loop(
                     if not window_open:
                         cv2.namedWindow(WINDOW_NAME, cv2.WINDOW_NORMAL)
                         window_open = True
-                    cv2.imshow(WINDOW_NAME, composed[..., ::-1])
+                    cv2.imshow(WINDOW_NAME, cv2.cvtColor(composed, cv2.COLOR_RGB2BGR))
                     key = cv2.waitKey(1) & 0xFF
                 except cv2.error:
                     # A display variable can exist without a usable GUI backend; keep running.
