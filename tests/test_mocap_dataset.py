@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from streampose.camera import VirtualCamera
 from streampose.errors import InputError
 from streampose.mocap import dataset as ds
 from streampose.mocap.dataset import (
@@ -224,3 +225,29 @@ def test_real_cmu_dataset(tmp_path, monkeypatch):
     # floor at y = 0: the ankles rest ~8 cm above it most of the time
     ankles = np.concatenate([c.joints3d[:, [3, 6], 1].min(1) for c in clips])
     assert 0.0 < np.median(ankles) < 0.25
+    # random virtual cameras keep real subjects in view
+    rng = np.random.default_rng(0)
+    fractions = []
+    for clip in clips:
+        camera = VirtualCamera.sample(rng, subject=clip.joints3d)
+        fractions.append(camera.fraction_in_view(clip.joints3d))
+    assert np.mean(np.array(fractions) > 0.95) > 0.95
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+@needs_shared
+def test_real_bandai_dataset(tmp_path, monkeypatch):
+    monkeypatch.setenv("STREAMPOSE_SHARED", str(SHARED))
+    clips = load_mocap("bandai", cache_dir=tmp_path)  # fresh cache: unpack + parse (~25-40 s)
+    assert len(clips) == 2902 and sum(c.num_frames for c in clips) == 384931
+    assert {c.fps for c in clips} == {30.0}
+    assert "NC" in clips[0].licence
+    assert len({c.action for c in clips}) == 10
+    lengths = ds.dataset_stats(clips)["bone_lengths_m"]
+    assert 0.3 < lengths["LHip-LKnee"] < 0.55
+    assert lengths["LElbow-LWrist"] == pytest.approx(lengths["RElbow-RWrist"], rel=0.03)
+    train, test = split_clips(clips)
+    for action in {c.action for c in clips}:
+        n = sum(c.action == action for c in clips)
+        assert sum(c.action == action for c in test) == int(np.floor(n * 0.15 + 0.5))
