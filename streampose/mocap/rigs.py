@@ -30,8 +30,28 @@ that rig's eye joints (which sit at 8.2 cm up / 8.2 cm forward of it); for other
 scaled by leg length (thigh + shin) relative to the CC rig's 0.975 m.  This makes the face
 points approximate (a few cm), which is below the 2D detector's own error for them.
 
-Resulting mean bone lengths are printed by ``python -m streampose.mocap.dataset --stats`` and
-quoted in the module docs of :mod:`streampose.mocap.dataset`.
+Mean bone lengths in metres (``python -m streampose.mocap.dataset --stats``), next to the
+Human3.6M means:
+
+=====================  ======  ======  ======
+bone                   CMU/CC  Bandai  H36M
+=====================  ======  ======  ======
+Hip-R/LHip             0.145   0.119   0.133
+R/LHip-Knee            0.478   0.391   0.443
+Knee-Foot (ankle)      0.498   0.410   0.454
+Hip-Spine              0.245   0.198   0.233
+Spine-Thorax           0.245   0.198   0.257
+Thorax-Neck/Nose       0.208   0.174   0.121
+Neck/Nose-Head         0.152   0.125   0.115
+Thorax-R/LShoulder     0.164   0.135   0.151
+Shoulder-Elbow         0.257   0.230   0.279
+Elbow-Wrist            0.257   0.223   0.252
+=====================  ======  ======  ======
+
+Each archive is retargeted to *one* skeleton (CC: a ~1.85 m body, Bandai: ~1.5 m), so bone lengths
+do not vary within a dataset.  Thorax-Neck/Nose is longer than in H36M because H36M's "Neck/Nose"
+marker sits between the chin and the nose while ours is the nose tip, matching what BlazePose
+reports at inference.
 """
 from __future__ import annotations
 
