@@ -261,3 +261,13 @@ def test_window_failure_falls_back_to_headless(monkeypatch, tmp_path, capsys):
     result = demo_loop(_synthetic_pairs(5), headless=False, save=tmp_path / "f")
     assert result.frames == 5 and result.frames_saved == 5 and not result.quit_by_user
     assert "continuing headless" in capsys.readouterr().err
+
+
+def test_saved_png_frames_are_the_composed_frames_in_true_colour(tmp_path):
+    import cv2
+
+    demo_loop(_synthetic_pairs(2), headless=True, save=tmp_path / "png")
+    saved = cv2.cvtColor(cv2.imread(str(tmp_path / "png" / "frame_000000.png")), cv2.COLOR_BGR2RGB)
+    image, pose_frame = next(_synthetic_pairs(1))
+    expected = compose_demo_frame(image, pose_frame, fps=None, latency=pose_frame.latency, azimuth=0.0)
+    assert np.array_equal(saved, expected)
