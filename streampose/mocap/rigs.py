@@ -33,9 +33,9 @@ points approximate (a few cm), which is below the 2D detector's own error for th
 Mean bone lengths in metres (``python -m streampose.mocap.dataset --stats``), next to the
 Human3.6M means:
 
-=====================  ======  ======  ======
-bone                   CMU/CC  Bandai  H36M
-=====================  ======  ======  ======
+=====================  ======  ======  =======
+bone                   CMU/CC  Bandai  H36M(*)
+=====================  ======  ======  =======
 Hip-R/LHip             0.145   0.119   0.133
 R/LHip-Knee            0.478   0.391   0.443
 Knee-Foot (ankle)      0.498   0.410   0.454
@@ -46,7 +46,9 @@ Neck/Nose-Head         0.152   0.125   0.115
 Thorax-R/LShoulder     0.164   0.135   0.151
 Shoulder-Elbow         0.257   0.230   0.279
 Elbow-Wrist            0.257   0.223   0.252
-=====================  ======  ======  ======
+=====================  ======  ======  =======
+
+(*) H36M: approximate means over its subjects as commonly quoted in the literature.
 
 Each archive is retargeted to *one* skeleton (CC: a ~1.85 m body, Bandai: ~1.5 m), so bone lengths
 do not vary within a dataset.  Thorax-Neck/Nose is longer than in H36M because H36M's "Neck/Nose"
