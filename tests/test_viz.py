@@ -260,6 +260,8 @@ def test_overlay_writer_checks_the_path_before_work(tmp_path):
         OverlayWriter(tmp_path / "missing" / "out.mp4", fps=30)
     with pytest.raises(OutputError, match="extension"):
         OverlayWriter(tmp_path / "out.txt", fps=30)
+    with pytest.raises(OutputError, match="extension"):
+        OverlayWriter(tmp_path / "out.avi", fps=30)  # AVI cannot keep per-frame timestamps
     (tmp_path / "dir.mp4").mkdir()
     with pytest.raises(OutputError, match="directory"):
         OverlayWriter(tmp_path / "dir.mp4", fps=30)

@@ -52,7 +52,9 @@ TRACK_PALETTE: tuple[Color, ...] = (
 _SHIFT = 4
 _ONE = 1 << _SHIFT
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
+# Containers that hold H.264 with exact per-frame timestamps.  WebM only allows VP8/VP9/AV1, and AVI
+# has no presentation timestamps (variable frame rate and B-frames come out scrambled).
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".m4v")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -623,7 +625,8 @@ class OverlayWriter:
 
     Each :meth:`write` takes the frame's presentation time in seconds (e.g. ``Frame.time`` or
     ``PoseFrame.time``), so variable-frame-rate sources keep their timing; times are shifted so the
-    first written frame is at 0.  Odd frame sizes are padded by one edge pixel (libx264 with yuv420p
+    first written frame is at 0 (MP4/MOV keep a 90 kHz clock; Matroska rounds to milliseconds).  Odd
+    frame sizes are padded by one edge pixel (libx264 with yuv420p
     needs even sizes).
 
     ``size`` is the size of the images given to :meth:`write` (``None``: taken from the first one).
