@@ -163,7 +163,7 @@ def demo_loop(
     if sink is None and save is not None:
         sink = open_frame_sink(save, fps_hint)
     elif headless and sink is None:
-        print("streampose webcam: no display available, running headless without saving "
+        print("streampose webcam: running headless (no window) without saving "
               "(pass --save out.mp4 or a folder to keep the frames)", file=sys.stderr)
     window_open = False
     frames, quit_by_user = 0, False
