@@ -299,7 +299,8 @@ def test_load_track_tolerates_truncation_and_null_3d(tmp_path):
     assert track.person_id == 0  # the longest track
     assert len(track.times) == 60
     assert np.isnan(track.keypoints3d[:10]).all() and np.isfinite(track.keypoints3d[10:]).all()
-    np.testing.assert_allclose(track.keypoints3d[15, H36M17.index("RWrist"), 2], 0.3 * np.sin(2 * np.pi * 0.5), atol=1e-3)
+    wrist_z = track.keypoints3d[15, H36M17.index("RWrist"), 2]
+    np.testing.assert_allclose(wrist_z, 0.3 * np.sin(2 * np.pi * 0.5), atol=1e-3)
 
 
 def test_plot_jsonl_writes_a_png(tmp_path):

@@ -314,7 +314,8 @@ def run_demo(
                            max_frames=max_frames, rotate_deg_per_s=rotate_deg_per_s,
                            fps_hint=reader.info.fps)
     except InputError as exc:
-        hint = " -- to try the demo without a camera, pass a video file: streampose webcam video.mp4" if _is_camera(source) else ""
+        hint = (" -- to try the demo without a camera, pass a video file: streampose webcam video.mp4"
+                if _is_camera(source) else "")
         print(f"streampose webcam: error: {exc}{hint}", file=sys.stderr)
         return 2
     except OutputError as exc:
