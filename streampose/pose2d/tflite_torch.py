@@ -77,19 +77,19 @@ def tflite_same_padding(size: int, kernel: int, stride: int, dilation: int = 1) 
     return total // 2, total - total // 2
 
 
-def apply_activation(x: torch.Tensor, activation: str) -> torch.Tensor:
+def apply_activation(x: torch.Tensor, activation: str, inplace: bool = False) -> torch.Tensor:
     """Apply a TFLite fused activation (``NONE``, ``RELU``, ``RELU6``, ``RELU_N1_TO_1``, ``TANH``,
-    ``SIGN_BIT``) to a tensor of any shape."""
+    ``SIGN_BIT``) to a tensor of any shape; ``inplace`` overwrites ``x`` (for fresh op outputs)."""
     if activation == "NONE":
         return x
     if activation == "RELU":
-        return torch.relu(x)
+        return torch.relu_(x) if inplace else torch.relu(x)
     if activation == "RELU6":
-        return torch.clamp(x, 0.0, 6.0)
+        return x.clamp_(0.0, 6.0) if inplace else torch.clamp(x, 0.0, 6.0)
     if activation == "RELU_N1_TO_1":
-        return torch.clamp(x, -1.0, 1.0)
+        return x.clamp_(-1.0, 1.0) if inplace else torch.clamp(x, -1.0, 1.0)
     if activation == "TANH":
-        return torch.tanh(x)
+        return torch.tanh_(x) if inplace else torch.tanh(x)
     if activation == "SIGN_BIT":
         return torch.signbit(x).to(x.dtype)
     raise ModelError(f"unsupported fused activation {activation!r}")
@@ -632,10 +632,10 @@ class _Node(nn.Module):
             if self._conv_pad4 is not None:
                 x = F.pad(x, self._conv_pad4)
             y = F.conv2d(x, self.weight, getattr(self, "bias", None), attrs["stride"], self._conv_padding, attrs["dilation"], attrs["groups"])
-            return apply_activation(y, attrs["activation"])
+            return apply_activation(y, attrs["activation"], inplace=not torch.is_grad_enabled())
         if op == "ADD":
             other = xs[1] if len(xs) > 1 else self.constant
-            return apply_activation(x + other, attrs["activation"])
+            return apply_activation(x + other, attrs["activation"], inplace=not torch.is_grad_enabled())
         if op == "PAD":
             pads = attrs["paddings"]
             if self.in_rank == 4:  # NHWC pad pairs -> F.pad order for NCHW (last dim first)

@@ -31,8 +31,8 @@ Model inputs / outputs (verified from the graphs; our modules take NCHW where TF
   :class:`LandmarkOutputs` with ``landmarks`` (``Identity``, (B, 195) = 39 points x (x, y, z,
   visibility logit, presence logit), x / y in input pixels), ``pose_flag`` (``Identity_1``,
   (B, 1), probability in [0, 1] that a pose is present), ``segmentation`` (``Identity_2``,
-  (B, 1, 256, 256) logits), ``heatmap`` (``Identity_3``, (B, 39, 64, 64), raw per-landmark
-  heatmap values, one cell = 4 input px), ``world_landmarks`` (``Identity_4``, (B, 117) = 39 x
+  (B, 1, 256, 256) logits), ``heatmap`` (``Identity_3``, (B, 39, 64, 64), raw pre-sigmoid
+  per-landmark heatmap values, one cell = 4 input px), ``world_landmarks`` (``Identity_4``, (B, 117) = 39 x
   (x, y, z) metres, hip-centred).  The first 33 of the 39 points are the BlazePose landmarks,
   the last 6 are auxiliary ROI points.
 """
@@ -189,7 +189,7 @@ def _download_wheel(cache: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="streampose-mediapipe-") as tmp:
         command = [
             sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-            f"mediapipe=={MEDIAPIPE_VERSION}", "-d", tmp, "--quiet",
+            f"mediapipe=={MEDIAPIPE_VERSION}", "-d", tmp, "--quiet", "--retries", "2", "--timeout", "30",
         ]  # fmt: skip
         try:
             result = subprocess.run(command, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S)
@@ -328,6 +328,7 @@ class BlazePoseLandmarkModel(nn.Module):
     """BlazePose GHUM 3D landmark model ("full").
 
     ``forward(image)``: ``image`` (B, 3, 256, 256) float RGB in [0, 1] -> :class:`LandmarkOutputs`.
+    Call it under ``torch.inference_mode()`` (activations are then applied in place).
     Unrequested heads are pruned from the graph (the 256x256 segmentation decoder is about a third
     of the compute).
     """
