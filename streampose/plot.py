@@ -175,10 +175,13 @@ def plot_jsonl(
     if track.person_id is None:
         raise InputError(f"{jsonl_path} has frame records but no people in them")
 
-    import matplotlib
+    try:
+        import matplotlib
 
-    matplotlib.use("Agg")  # never needs a display
-    import matplotlib.pyplot as plt
+        matplotlib.use("Agg")  # never needs a display
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise OutputError(f"plotting needs matplotlib ({exc}); install it with: pip install matplotlib") from exc
 
     use_3d = track.has_3d
     axes_names = ("x", "y", "z") if use_3d else ("x", "y")
