@@ -160,7 +160,7 @@ def evaluate_smoothers(clean: np.ndarray, noisy: np.ndarray, times: np.ndarray,
 
     Returns:
         name -> ``{mpjpe, mpjpe_rel_scale, mpjpe_change, jitter, jitter_reduction, accel_error,
-        lag_frames, lag_ms, seconds}``; plus ``"_input"`` with the clean track's own jitter.
+        lag_frames, lag_ms, output_delay_ms, seconds}``; plus ``"_input"`` with the clean track's own jitter.
     """
     configs = configs or default_configs(clean.shape[-1])
     frame_ms = 1000.0 * float(np.median(np.diff(times)))
@@ -178,7 +178,12 @@ def evaluate_smoothers(clean: np.ndarray, noisy: np.ndarray, times: np.ndarray,
             "mpjpe": err, "mpjpe_rel_scale": err / mean_scale, "mpjpe_change": err / base_mpjpe - 1.0,
             "jitter": jit, "jitter_reduction": base_jitter / jit,
             "accel_error": acceleration_error(out, clean),
-            "lag_frames": lag, "lag_ms": lag * frame_ms, "seconds": seconds,
+            "lag_frames": lag, "lag_ms": lag * frame_ms,
+            # a fixed-lag smoother also delivers each frame this much later (not in lag_ms, which
+            # compares each output with the clean frame it belongs to)
+            "output_delay_ms": 0.0 if config.lag_seconds is None else
+            round(config.lag_seconds * 1000.0 / frame_ms) * frame_ms,
+            "seconds": seconds,
         }
     return report
 
