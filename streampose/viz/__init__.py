@@ -539,6 +539,8 @@ def compose_side_by_side(
 def draw_text_block(image: np.ndarray, lines: Sequence[str], *, region_width: int | None = None) -> np.ndarray:
     """Write ``lines`` top-left on a translucent dark box, sized to the image height (in place)."""
     _check_image(image, drawable=True)
+    if not lines:
+        return image
     height = image.shape[0]
     width = image.shape[1] if region_width is None else region_width
     font_scale = max(0.4, min(width, height) / 800)
@@ -567,7 +569,7 @@ def render_pose_frame(
     text_lines: Sequence[str] = (),
     min_confidence: float = 0.3,
 ) -> np.ndarray:
-    """The standard overlay: 2D skeletons on a copy of ``image`` plus (optionally) a square 3D panel.
+    """The standard overlay: 2D skeletons on a copy of ``image`` plus (optionally) a 3D panel.
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB source frame (not modified).
