@@ -251,6 +251,7 @@ class _Decoder:
         self.stop = threading.Event()
         self._max_frames = max_frames
         self._damage_warned = 0
+        self._last_time: float | None = None
 
         self._stream = _pick_video_stream(container, spec.display)
         # Frame threading decodes several frames at once: best throughput for files, but it delays
@@ -345,16 +346,13 @@ class _Decoder:
             pts = av_frame.dts
         if pts is None:
             # No timestamp at all (some raw live streams): extrapolate at the nominal rate.
-            self._last_time = getattr(self, "_last_time", -self._nominal_period()) + self._nominal_period()
+            period = 1.0 / self.info.fps if self.info.fps else 1.0 / 30.0
+            self._last_time = 0.0 if self._last_time is None else self._last_time + period
             return self._last_time
         if self._start_offset is None:
             self._start_offset = float(pts * self._time_base)
         self._last_time = float(pts * self._time_base) - self._start_offset
         return self._last_time
-
-    def _nominal_period(self) -> float:
-        fps = getattr(self, "info", None) and self.info.fps
-        return 1.0 / fps if fps else 1.0 / 30.0
 
     def _decoded_frames(self) -> Iterator[av.VideoFrame]:
         """Demux and decode packet by packet so one broken packet costs one packet, not the stream."""
@@ -391,7 +389,8 @@ class _Decoder:
                 continue
             if packet.is_corrupt:
                 # The demuxer flagged it (e.g. MPEG-TS continuity errors).  It was still fed to the
-                # decoder to keep reference frames in sync, but its pictures are not trusted.
+                # decoder to keep reference frames in sync; the pictures this call returns are not
+                # trusted (with frame threading they may be a few packets older -- conservative).
                 self._damaged(f"corrupt packet at pts={packet.pts}")
                 continue
             for av_frame in decoded:
