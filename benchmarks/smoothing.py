@@ -235,6 +235,7 @@ SCALE_3D = 1.7
 
 def _load_clips(split: str) -> tuple[list[np.ndarray], float, str]:
     """World-space ``(T, 17, 3)`` clips of one split, their fps, and a description."""
+    reason = "load_mocap returned no clips"
     try:
         from streampose.mocap import load_mocap, split_clips
 

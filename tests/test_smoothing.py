@@ -298,3 +298,26 @@ def test_bad_input_is_a_clear_error():
         make_smoother("kalman", 30, min_cutoff=1.0)
     with pytest.raises(ValueError, match="fixed-lag"):
         make_smoother("oneeuro", 30, causal=False)
+
+
+def test_per_frame_scale_and_offline_one_euro_missing_joints():
+    # A person walking towards the camera: scale grows per frame; a track given as pixels with the
+    # matching per-frame scale is still smoothed, and joints unseen at the start stay NaN offline.
+    t, clean, noisy = noisy_track(90)
+    sizes = np.linspace(200.0, 400.0, 90)
+    pixels = noisy * sizes[:, None, None]
+    pixels[:10, 3] = np.nan
+    for kind, max_ratio in (("kalman", 0.2), ("oneeuro", 0.7)):
+        out = smooth_sequence(kind, t, pixels, None, sizes)
+        assert np.isnan(out[:10, 3]).all() and np.isfinite(out[10:]).all()
+        assert jitter(out[10:]) < max_ratio * jitter(pixels[10:])
+
+
+def test_fixed_lag_flush_on_short_stream():
+    t, clean, noisy = noisy_track(3)
+    smoother = make_smoother("kalman", fps=30, causal=False, lag_frames=5)
+    assert all(smoother.push(t[k], noisy[k], None, SCALE) is None for k in range(3))
+    rest = smoother.flush()
+    assert len(rest) == 3
+    np.testing.assert_allclose(np.stack(rest), smooth_sequence("kalman", t, noisy, None, SCALE))
+    assert smoother.flush() == []
