@@ -592,7 +592,8 @@ def render_pose_frame(
             [p.keypoints3d for p in with_3d], panel_size(image.shape[1], image.shape[0]), azimuth_deg,
             elevation_deg,
             roots=roots if all(r is not None for r in roots) else None,
-            title=f"3D  az {azimuth_deg % 360:.0f} deg",
+            # Before the lifter's first output (offline lag) people exist without 3D yet.
+            title=f"3D  az {azimuth_deg % 360:.0f} deg" + ("  (3D pending)" if people and not with_3d else ""),
         )
     return compose_side_by_side(canvas, panel, text_lines)
 
