@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from streampose.refine.dataset import FRAME_SIZE, noisy_2d, sample_camera
+from streampose.refine.dataset import film
 
 
 def normalise_2d(kp2d: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -47,24 +47,23 @@ class MlpLifter(nn.Module):
         return self.out(h).reshape(-1, 17, 3)
 
 
-def _pairs(clips: list[np.ndarray], rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _pairs(clips: list[np.ndarray], fps: list[float], rng: np.random.Generator
+           ) -> tuple[torch.Tensor, torch.Tensor]:
     inputs, targets = [], []
-    for world in clips:
-        camera = sample_camera(rng, world)
-        cam = camera.to_camera(world)
-        if (cam[..., 2] < 0.5).any():
-            continue
-        inputs.append(normalise_2d(noisy_2d(rng, camera.project(cam))))
-        targets.append(torch.from_numpy((cam - cam[:, :1]).astype(np.float32)))
+    for world, rate in zip(clips, fps):
+        _, cam, noisy = film(rng, world, rate)
+        inputs.append(normalise_2d(noisy))
+        targets.append(torch.from_numpy(cam - cam[:, :1]))
     return torch.cat(inputs), torch.cat(targets)
 
 
-def train_mlp_lifter(clips: list[np.ndarray], *, rounds: int = 6, steps_per_round: int = 300,
+def train_mlp_lifter(clips: list[np.ndarray], fps: list[float], *, rounds: int = 6, steps_per_round: int = 300,
                      seed: int = 0, log: Callable[[str], None] = print) -> MlpLifter:
     """Train on fresh random cameras each round.
 
     Args:
         clips: training clips, ``(T, 17, 3)`` world metres, Y up.
+        fps: their frame rates.
     """
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -73,7 +72,7 @@ def train_mlp_lifter(clips: list[np.ndarray], *, rounds: int = 6, steps_per_roun
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, rounds * steps_per_round)
     started = time.perf_counter()
     for r in range(rounds):
-        x, y = _pairs(clips, rng)
+        x, y = _pairs(clips, fps, rng)
         model.train()
         for _ in range(steps_per_round):
             idx = torch.randint(0, len(x), (256,))
@@ -90,7 +89,7 @@ def train_mlp_lifter(clips: list[np.ndarray], *, rounds: int = 6, steps_per_roun
 def as_lift_fn(model: MlpLifter) -> Callable[[np.ndarray, tuple[int, int]], np.ndarray]:
     """Wrap as :data:`streampose.refine.dataset.LiftFn` (image size unused: input is normalised)."""
 
-    def lift(kp2d: np.ndarray, image_size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
+    def lift(kp2d: np.ndarray, image_size: tuple[int, int] | None = None) -> np.ndarray:
         with torch.no_grad():
             return model(normalise_2d(kp2d)).numpy()
 

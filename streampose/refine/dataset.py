@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from streampose.camera import VirtualCamera, project_to_2d, world_to_camera
+from streampose.mocap.noise import Noise2D
 from streampose.refine.render import render_person, sample_appearance
 
 #: ``lift(kp2d (T, 17, 3) px with confidence, image_size (w, h)) -> (T, 17, 3)`` root-relative metres.
 LiftFn = Callable[[np.ndarray, tuple[int, int]], np.ndarray]
-
-FRAME_SIZE = (1000, 1000)    # virtual video frame (w, h) the 2D stage and lifter see
 
 
 @dataclass
@@ -65,68 +65,25 @@ class RefineSamples:
         return RefineSamples(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
 
-@dataclass
-class Camera:
-    """World-to-camera rigid transform + pinhole intrinsics of one virtual camera."""
+def film(rng: np.random.Generator, world: np.ndarray, fps: float
+         ) -> tuple[VirtualCamera, np.ndarray, np.ndarray]:
+    """Film a clip with a random distortion-free virtual camera and corrupt its 2D like a detector.
 
-    rotation: np.ndarray      # (3, 3) world -> camera (x right, y down, z forward)
-    position: np.ndarray      # (3,) camera centre in world
-    focal: float              # pixels
-    centre: tuple[float, float]
-
-    def to_camera(self, points: np.ndarray) -> np.ndarray:
-        """``(..., 3)`` world -> camera coordinates."""
-        return (points - self.position) @ self.rotation.T
-
-    def project(self, points_cam: np.ndarray) -> np.ndarray:
-        """``(..., 3)`` camera coordinates -> ``(..., 2)`` pixels."""
-        return points_cam[..., :2] / points_cam[..., 2:3] * self.focal + np.asarray(self.centre)
-
-
-def sample_camera(rng: np.random.Generator, joints_world: np.ndarray) -> Camera:
-    """A camera around a clip: random yaw, 0-25 deg downward pitch, 3.5-7 m away, Y-up world.
+    The renderer is a pinhole, so the camera's radial distortion is set to 0 (the 2D keypoints must
+    match the rendered pixels exactly before noise).
 
     Args:
-        rng: numpy generator.
-        joints_world: ``(T, 17, 3)`` the clip (Y up), used to aim the camera at its mean root.
-    """
-    target = joints_world[:, 0].mean(0)
-    yaw = rng.uniform(0, 2 * np.pi)
-    pitch = np.deg2rad(rng.uniform(-5, 25))
-    forward = np.array([np.sin(yaw) * np.cos(pitch), -np.sin(pitch), np.cos(yaw) * np.cos(pitch)])
-    down = np.array([0.0, -1.0, 0.0])
-    down = down - forward * (down @ forward)
-    down /= np.linalg.norm(down)
-    right = np.cross(down, forward)
-    distance = rng.uniform(3.5, 7.0)
-    w, h = FRAME_SIZE
-    focal = rng.uniform(0.9, 1.6) * w
-    centre = (w / 2 + rng.normal(0, 0.05 * w), h / 2 + rng.normal(0, 0.05 * h))
-    return Camera(np.stack([right, down, forward]), target - distance * forward, focal, centre)
-
-
-def noisy_2d(rng: np.random.Generator, kp2d: np.ndarray) -> np.ndarray:
-    """2D detector-like noise on a sequence.
-
-    White jitter (0.8 % of the person's height per coordinate), a slowly drifting per-joint bias
-    (1.2 %, smoothed over ~10 frames) and 1 % outliers (8 %); confidence drops for outliers.
-
-    Args:
-        kp2d: ``(T, 17, 2)`` exact pixels.
+        world: ``(T, 17, 3)`` metres, Y up.
+        fps: clip frame rate (for the noise's correlation time).
 
     Returns:
-        ``(T, 17, 3)`` noisy pixels + confidence.
+        ``(camera, joints_cam (T, 17, 3), noisy_2d (T, 17, 3) pixels + confidence)``.
     """
-    t = len(kp2d)
-    height = np.ptp(kp2d[..., 1], axis=1).clip(min=20.0)[:, None, None]       # (T, 1, 1)
-    drift = rng.normal(0, 1, (t + 20, 17, 2))
-    kernel = np.ones(10) / np.sqrt(10)
-    drift = np.apply_along_axis(lambda s: np.convolve(s, kernel, mode="same"), 0, drift)[10:t + 10]
-    noise = 0.008 * rng.normal(0, 1, kp2d.shape) + 0.012 * drift
-    outlier = rng.random((t, 17)) < 0.01
-    noise[outlier] += 0.08 * rng.normal(0, 1, (int(outlier.sum()), 2))
-    conf = np.where(outlier, rng.uniform(0.2, 0.5, (t, 17)), rng.uniform(0.7, 1.0, (t, 17)))
-    return np.concatenate([kp2d + noise * height, conf[..., None]], axis=-1).astype(np.float32)
+    camera = VirtualCamera.sample(rng, subject=world, distortion=(0.0, 0.0))
+    cam = world_to_camera(world.astype(np.float64), camera)
+    exact = project_to_2d(cam, camera.intrinsics)
+    noisy, confidence = Noise2D().apply(exact, rng, fps=fps)
+    return camera, cam.astype(np.float32), np.concatenate([noisy, confidence[..., None]], axis=-1)
 
 
 def crop_frame(kp2d_noisy: np.ndarray, size: int, margin: float = 1.25
@@ -144,12 +101,14 @@ def crop_frame(kp2d_noisy: np.ndarray, size: int, margin: float = 1.25
     return float(centre[0] - side / 2), float(centre[1] - side / 2), size / side
 
 
-def build_samples(clips: list[np.ndarray], lift: LiftFn, *, cameras_per_clip: int, stride: int,
-                  size: int, seed: int, log: Callable[[str], None] = print) -> RefineSamples:
+def build_samples(clips: list[np.ndarray], fps: list[float], lift: LiftFn, *, cameras_per_clip: int,
+                  stride: int, size: int, seed: int, log: Callable[[str], None] = print
+                  ) -> RefineSamples:
     """Render a dataset.
 
     Args:
         clips: list of ``(T, 17, 3)`` world poses, metres, Y up.
+        fps: frame rate of each clip.
         lift: initial-pose lifter (see :data:`LiftFn`).
         cameras_per_clip: virtual cameras per clip.
         stride: render every ``stride``-th frame.
@@ -160,23 +119,17 @@ def build_samples(clips: list[np.ndarray], lift: LiftFn, *, cameras_per_clip: in
     gen = torch.Generator().manual_seed(seed)
     out: dict[str, list] = {f.name: [] for f in fields(RefineSamples)}
     started = time.perf_counter()
-    for index, world in enumerate(clips):
+    for index, (world, rate) in enumerate(zip(clips, fps)):
         for _ in range(cameras_per_clip):
-            for _attempt in range(10):                  # re-draw cameras the clip walks behind
-                camera = sample_camera(rng, world)
-                cam = camera.to_camera(world)                               # (T, 17, 3)
-                if (cam[..., 2] > 0.5).all():
-                    break
-            else:
-                continue
-            full_2d = camera.project(cam)
-            noisy = noisy_2d(rng, full_2d)
-            init = lift(noisy, FRAME_SIZE)                                 # (T, 17, 3) root-relative
+            camera, cam, noisy = film(rng, world, rate)
+            k = camera.intrinsics
+            init = lift(noisy, (k.width, k.height))                       # (T, 17, 3) root-relative
             offset = int(rng.integers(0, stride))
             for t in range(offset, len(world), stride):
+                if (cam[t, :, 2] < 0.3).any():
+                    continue                                              # joint behind the camera
                 x0, y0, scale = crop_frame(noisy[t], size)
-                intrinsics = (camera.focal * scale, camera.focal * scale,
-                              (camera.centre[0] - x0) * scale, (camera.centre[1] - y0) * scale)
+                intrinsics = (k.fx * scale, k.fy * scale, (k.cx - x0) * scale, (k.cy - y0) * scale)
                 joints = torch.from_numpy(cam[t]).float()
                 rendered = render_person(joints, intrinsics, size, sample_appearance(gen, size), gen)
                 out["images"].append(rendered.image)

@@ -45,6 +45,7 @@ class FitConfig:
     batch_size: int = 32
     lr: float = 1e-3
     mask_dropout: float = 0.5     # train with and without a person mask
+    plateau_patience: int = 1     # epochs without 1 % training-loss improvement before lr / 10
     seed: int = 0
 
     @property
@@ -95,7 +96,8 @@ def fit(train: RefineSamples, config: FitConfig, *, max_steps: int | None = None
     lengths = limbs.mean_limb_lengths(torch.from_numpy(train.pose_gt))
     net = make_net(config)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=1, threshold=0.01)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=config.plateau_patience,
+                                                         threshold=0.01)
     history = []
     steps_per_epoch = max(1, len(train) // config.batch_size)
     step = 0
@@ -159,7 +161,7 @@ def save_refiner(path: Path, net: RefinerNet, config: FitConfig, lengths: torch.
 # command line
 
 
-def _lift_fn(train_clips, kind: str, log):
+def _lift_fn(train_clips, train_fps, kind: str, log):
     if kind in ("auto", "lifter"):
         try:
             from streampose.lifter import load_lifter
@@ -175,7 +177,7 @@ def _lift_fn(train_clips, kind: str, log):
             log(f"initial poses: project lifter unavailable ({type(exc).__name__}: {exc}); "
                 "training the fallback single-frame MLP lifter on the training clips")
     from streampose.refine.baseline_lifter import as_lift_fn, train_mlp_lifter
-    return as_lift_fn(train_mlp_lifter(train_clips, log=log)), "refine.baseline_lifter:mlp"
+    return as_lift_fn(train_mlp_lifter(train_clips, train_fps, log=log)), "refine.baseline_lifter:mlp"
 
 
 def _cmd_build(args) -> int:
@@ -184,14 +186,15 @@ def _cmd_build(args) -> int:
     out = Path(args.out).expanduser()
     clips = load_mocap("cmu")
     train_clips, val_clips = split_clips(clips)
-    train_world = [c.joints3d for c in train_clips]
-    lift, lifter_name = _lift_fn(train_world, args.lifter, print)
+    lift, lifter_name = _lift_fn([c.joints3d for c in train_clips], [c.fps for c in train_clips],
+                                 args.lifter, print)
     meta = {"lifter": lifter_name, "size": args.size, "stride": args.stride,
             "train_clips": [c.name for c in train_clips], "val_clips": [c.name for c in val_clips]}
     for split, split_clips_, cams, seed in (("val", val_clips, args.cameras, 1),
                                               ("train", train_clips, args.cameras, 0)):
         started = time.perf_counter()
-        samples = build_samples([c.joints3d for c in split_clips_], lift, cameras_per_clip=cams,
+        samples = build_samples([c.joints3d for c in split_clips_], [c.fps for c in split_clips_],
+                                lift, cameras_per_clip=cams,
                                 stride=args.stride, size=args.size, seed=seed)
         seconds = time.perf_counter() - started
         samples.save(out / f"{split}.npz")
