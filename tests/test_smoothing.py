@@ -321,3 +321,13 @@ def test_fixed_lag_flush_on_short_stream():
     assert len(rest) == 3
     np.testing.assert_allclose(np.stack(rest), smooth_sequence("kalman", t, noisy, None, SCALE))
     assert smoother.flush() == []
+
+
+def test_fixed_lag_looks_exactly_lag_frames_ahead():
+    t, clean, noisy = noisy_track(60)
+    changed = noisy.copy()
+    changed[40:] += 0.5
+    a = run_live(make_smoother("kalman", 30, causal=False, lag_frames=6), t, noisy)
+    b = run_live(make_smoother("kalman", 30, causal=False, lag_frames=6), t, changed)
+    np.testing.assert_array_equal(a[:34], b[:34])  # frame n sees frames up to n + 6 only
+    assert np.abs(a[34:40] - b[34:40]).max() > 1e-3
