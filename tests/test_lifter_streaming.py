@@ -150,3 +150,27 @@ def test_weights_in_cache_are_found_by_name(tmp_path, monkeypatch):
                         {"input_layout": "coco17"})
     lifter = load_lifter("mine")
     assert lifter.input_layout == "coco17" and lifter.receptive_field == 27
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_test_time_flip_is_mirror_equivariant_and_streams(tmp_path, causal):
+    from streampose.lifter import load_lifter
+    from streampose.skeleton import H36M17
+
+    _lifter(tmp_path, causal)  # writes the weights file
+    lifter = load_lifter(str(tmp_path / "lifter_test.pt"), causal=causal, test_time_flip=True)
+    rng = np.random.default_rng(2)
+    kp2d = rng.uniform(0, 640, (30, 17, 2))
+    # x -> w - x is the exact mirror in normalised screen coordinates (x / w * 2 - 1 -> its negative).
+    mirrored_2d = kp2d[:, H36M17.flip_permutation] * [-1.0, 1.0] + [640.0, 0.0]
+    kp3d, root = lifter.lift_sequence(kp2d, (640, 480))
+    kp3d_m, root_m = lifter.lift_sequence(mirrored_2d, (640, 480))
+    # Averaging with the mirrored pass makes the lifter exactly mirror-equivariant.
+    np.testing.assert_allclose(kp3d_m, kp3d[:, H36M17.flip_permutation] * [-1.0, 1.0, 1.0], atol=2e-5)
+    np.testing.assert_allclose(root_m, root * [-1.0, 1.0, 1.0], atol=2e-5)
+    plain, _ = load_lifter(str(tmp_path / "lifter_test.pt"), causal=causal).lift_sequence(kp2d, (640, 480))
+    assert np.abs(plain - kp3d).max() > 1e-3  # the augmentation changed something
+    stream = lifter.stream((640, 480))
+    results = [r for x in kp2d for r in stream.push(x)] + stream.flush()
+    np.testing.assert_allclose(np.stack([r.keypoints3d for r in results]), kp3d, rtol=1e-4, atol=3e-5)
+    np.testing.assert_allclose(np.stack([r.root for r in results]), root, rtol=1e-4, atol=3e-5)

@@ -22,6 +22,7 @@ from streampose.errors import InputError, ModelError
 from streampose.lifter.checkpoint import LifterWeights, load_lifter_weights
 from streampose.lifter.model import TemporalModel
 from streampose.lifter.streaming import StreamingTemporalModel
+from streampose.skeleton import COCO17, H36M17
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_NAMES = {False: "cmu", True: "cmu_causal"}
@@ -68,7 +69,7 @@ def resolve_weights(name_or_path: str | os.PathLike, causal: bool = False) -> Pa
 
 
 def load_lifter(name_or_path: str | os.PathLike = "default", causal: bool = False, device: str = "cpu",
-                *, input_layout: str | None = None) -> "Lifter":
+                *, input_layout: str | None = None, test_time_flip: bool = False) -> "Lifter":
     """Load a lifter by shipped name (``"default"``, ``"cmu"``, ``"cmu_causal"``, ...) or file path.
 
     Args:
@@ -78,19 +79,22 @@ def load_lifter(name_or_path: str | os.PathLike = "default", causal: bool = Fals
         device: torch device for :meth:`Lifter.lift_sequence` (streams always run on the CPU).
         input_layout: joint order of a reference checkpoint's input (``"h36m17"``/``"coco17"``), when
             its file name does not tell.
+        test_time_flip: also lift the mirrored input and average (paper's test-time augmentation;
+            twice the cost).
 
     Raises:
         ModelError: the weights are missing or unusable.
     """
     path = resolve_weights(name_or_path, causal)
     weights = load_lifter_weights(path, causal=causal, input_layout=input_layout)
-    return Lifter(weights, device=device, description=path.stem)
+    return Lifter(weights, device=device, description=path.stem, test_time_flip=test_time_flip)
 
 
 class Lifter:
     """A loaded 2D->3D lifter: pose model (+ optional trajectory model) and how to feed it."""
 
-    def __init__(self, weights: LifterWeights, device: str = "cpu", description: str = "lifter"):
+    def __init__(self, weights: LifterWeights, device: str = "cpu", description: str = "lifter",
+                 test_time_flip: bool = False):
         try:
             self.device = torch.device(device)
         except RuntimeError as exc:
@@ -101,6 +105,11 @@ class Lifter:
         self.metadata: dict[str, Any] = weights.metadata
         self.input_layout: str = weights.input_layout
         self.description = description
+        self.test_time_flip = test_time_flip
+        layout = H36M17 if self.input_layout == "h36m17" else COCO17
+        # Mirroring swaps left/right joints: input in the lifter's input order, output always H36M.
+        self._flip_in = torch.as_tensor(layout.flip_permutation)
+        self._flip_out = torch.as_tensor(H36M17.flip_permutation)
 
     @property
     def receptive_field(self) -> int:
@@ -149,11 +158,23 @@ class Lifter:
             raise InputError(f"expected a (T >= 1, 17, 3) keypoint sequence, got shape {kp2d.shape}")
         x = torch.from_numpy(self.normalize(kp2d, image_size))[None].to(self.device)
         kp3d = self.pose_model.forward_sequence(x)[0]
+        root = None if self.trajectory_model is None else self.trajectory_model.forward_sequence(x)[0, :, 0]
+        if self.test_time_flip:
+            mirrored = self.flip_input(x)
+            kp3d = 0.5 * (kp3d + self.unflip_output(self.pose_model.forward_sequence(mirrored)[0]))
+            if root is not None:
+                flipped_root = self.trajectory_model.forward_sequence(mirrored)[0, :, 0]
+                root = 0.5 * (root + flipped_root * flipped_root.new_tensor([-1.0, 1.0, 1.0]))
         kp3d = (kp3d - kp3d[:, :1]).cpu().numpy()
-        root = None
-        if self.trajectory_model is not None:
-            root = self.trajectory_model.forward_sequence(x)[0, :, 0].cpu().numpy()
-        return kp3d.astype(np.float32), None if root is None else root.astype(np.float32)
+        return kp3d.astype(np.float32), None if root is None else root.cpu().numpy().astype(np.float32)
+
+    def flip_input(self, x):
+        """Mirror normalised 2D input ``(..., 17, 2)`` (numpy or torch): swap sides, negate x."""
+        return _mirror(x, self._flip_in, 2)
+
+    def unflip_output(self, y):
+        """Mirror 3D output ``(..., 17, 3)`` back: swap sides, negate x."""
+        return _mirror(y, self._flip_out, 3)
 
     def stream(self, image_size: tuple[int, int]) -> "LifterStream":
         """A per-frame stream (one per tracked person) for frames of ``image_size = (w, h)``."""
@@ -173,6 +194,14 @@ class LifterStream:
         if lifter.trajectory_model is not None:
             lifter.trajectory_model.to(lifter.device)
         self.lag = self._pose.lag
+        self._flip = lifter.test_time_flip
+        if self._flip:
+            self._pose_mirrored = StreamingTemporalModel(lifter.pose_model.cpu())
+            self._trajectory_mirrored = (None if lifter.trajectory_model is None
+                                         else StreamingTemporalModel(lifter.trajectory_model.cpu()))
+            lifter.pose_model.to(lifter.device)
+            if lifter.trajectory_model is not None:
+                lifter.trajectory_model.to(lifter.device)
 
     def push(self, kp2d: np.ndarray) -> list[LiftResult]:
         """Feed the next frame's ``(17, 3)`` pixel keypoints; returns the frames now complete."""
@@ -182,21 +211,41 @@ class LifterStream:
         x = self._lifter.normalize(kp2d, self.image_size)
         poses = self._pose.push(x)
         roots = self._trajectory.push(x) if self._trajectory is not None else None
-        return self._results(poses, roots)
+        if not self._flip:
+            return self._results(poses, roots)
+        mirrored = self._lifter.flip_input(x)
+        poses_m = self._pose_mirrored.push(mirrored)
+        roots_m = self._trajectory_mirrored.push(mirrored) if self._trajectory is not None else None
+        return self._results(poses, roots, poses_m, roots_m)
 
     def flush(self) -> list[LiftResult]:
         """End of stream: the last ``lag`` frames (replicate-padded at the end); then the stream resets."""
         poses = self._pose.flush()
         roots = self._trajectory.flush() if self._trajectory is not None else None
-        return self._results(poses, roots)
+        if not self._flip:
+            return self._results(poses, roots)
+        poses_m = self._pose_mirrored.flush()
+        roots_m = self._trajectory_mirrored.flush() if self._trajectory is not None else None
+        return self._results(poses, roots, poses_m, roots_m)
 
-    @staticmethod
-    def _results(poses, roots) -> list[LiftResult]:
+    def _results(self, poses, roots, poses_m=None, roots_m=None) -> list[LiftResult]:
         out = []
         for k, (index, pose) in enumerate(poses):
             root = None if roots is None else roots[k][1][0]
-            out.append(LiftResult(keypoints3d=pose - pose[:1], root=root, index=index))
+            if poses_m is not None:
+                pose = 0.5 * (pose + self._lifter.unflip_output(poses_m[k][1]))
+                if root is not None:
+                    root = 0.5 * (root + roots_m[k][1][0] * np.array([-1.0, 1.0, 1.0], dtype=np.float32))
+            out.append(LiftResult(keypoints3d=(pose - pose[:1]).astype(np.float32), root=root, index=index))
         return out
+
+
+def _mirror(a, permutation: torch.Tensor, dims: int):
+    """Swap left/right joints (``permutation``) and negate x of ``(..., J, dims)`` numpy or torch."""
+    sign = [-1.0] + [1.0] * (dims - 1)
+    if isinstance(a, np.ndarray):
+        return a[..., permutation.numpy(), :] * np.array(sign, dtype=a.dtype)
+    return a[..., permutation.to(a.device), :] * a.new_tensor(sign)
 
 
 def _check_size(image_size) -> tuple[int, int]:
