@@ -34,6 +34,7 @@ from streampose.types import Frame, Person, Person2D, PoseFrame, VideoInfo
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.05  # how often blocked stages re-check the stop flag: bounds shutdown time
+_PERSON_HEIGHT_M = 1.7  # the smoothers' scale for metric 3D (their settings are relative to size)
 
 
 @dataclass
@@ -175,7 +176,11 @@ class _Track:
         self.smoother_2d = smoother_2d
         self.smoother_3d = smoother_3d
         self.bbox: np.ndarray | None = None
+        self.last_time: float | None = None
+        # People pushed into the lifter, oldest first, waiting for their 3D ...
         self.awaiting: deque[tuple[_PendingFrame, Person]] = deque()
+        # ... and people lifted, waiting for the (possibly fixed-lag) 3D smoother.
+        self.smoothing: deque[tuple[_PendingFrame, Person]] = deque()
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,11 +277,15 @@ class Pipeline:
         from streampose.smoothing import make_smoother
 
         kind = self.config.smoothing
+        # 2D is always smoothed causally: the lifter needs each frame's keypoints at once.  The 3D
+        # output of the offline pipeline may wait (the symmetric lifter already waits), so it gets
+        # the fixed-lag Kalman, which measured far better than the live filter (README, Smoothing).
+        offline_3d = not self.config.causal and kind == "kalman"
         track = _Track(
             self._next_track_id,
             self.lifter.stream(self._image_size),
             make_smoother(kind, fps=self._fps, causal=True),
-            make_smoother(kind, fps=self._fps, causal=True),
+            make_smoother(kind, fps=self._fps, causal=not offline_3d),
         )
         self._next_track_id += 1
         self._tracks[track.id] = track
@@ -304,8 +313,16 @@ class Pipeline:
 
         lift_seconds = 0.0
         for ci, person2d in enumerate(people2d):
-            track = track_list[matches[ci]] if ci in matches else self._new_track()
+            track = track_list[matches[ci]] if ci in matches else None
+            if track is not None and track.last_time is not None and frame.time <= track.last_time:
+                # Timestamps that do not increase (broken stream, a user's push clock) would break
+                # the smoothers' dt; such a frame starts the person's track afresh.
+                self._finish_track(track)
+                track = None
+            if track is None:
+                track = self._new_track()
             track.bbox = np.asarray(person2d.bbox, dtype=np.float32)
+            track.last_time = frame.time
             keypoints2d = np.asarray(person2d.keypoints2d, dtype=np.float32).copy()
             size = max(float(person2d.bbox[3] - person2d.bbox[1]), 1.0)
             keypoints2d[:, :2] = track.smoother_2d.push(frame.time, keypoints2d[:, :2], keypoints2d[:, 2], size)
@@ -320,13 +337,13 @@ class Pipeline:
             lift_started = time.perf_counter()
             results = track.stream.push(keypoints2d)
             lift_seconds += time.perf_counter() - lift_started
-            self._deliver(track, results, frame.time)
+            self._deliver(track, results)
         self.stats.stage_seconds["lift"] += lift_seconds
         self.stats.stage_seconds["post"] += time.perf_counter() - started - lift_seconds
         return self._pop_final()
 
-    def _deliver(self, track: _Track, results, now: float) -> None:
-        """Hand lifter results (in frame order) to the people waiting for them."""
+    def _deliver(self, track: _Track, results) -> None:
+        """Hand lifter results (in frame order) on through refiner and 3D smoother."""
         for result in results:
             pending, person = track.awaiting.popleft()
             keypoints3d = np.asarray(result.keypoints3d, dtype=np.float32)
@@ -334,14 +351,23 @@ class Pipeline:
                 keypoints3d = np.asarray(
                     self.refiner.refine(pending.image, person.keypoints2d, keypoints3d, person.mask), dtype=np.float32
                 )
-            keypoints3d = track.smoother_3d.push(pending.pose_frame.time, keypoints3d, None, 1.0)
-            keypoints3d = keypoints3d - keypoints3d[:1]  # smoothing must not move the root off 0
-            person.keypoints3d = keypoints3d.astype(np.float32)
             person.root = None if result.root is None else np.asarray(result.root, dtype=np.float32)
-            pending.waiting -= 1
+            track.smoothing.append((pending, person))
+            smoothed = track.smoother_3d.push(pending.pose_frame.time, keypoints3d, None, _PERSON_HEIGHT_M)
+            if smoothed is not None:
+                self._finish_person(track, smoothed)
+
+    def _finish_person(self, track: _Track, keypoints3d: np.ndarray) -> None:
+        pending, person = track.smoothing.popleft()
+        # Smoothing each joint independently may nudge the root; the output is root-relative.
+        person.keypoints3d = (keypoints3d - keypoints3d[:1]).astype(np.float32)
+        pending.waiting -= 1
 
     def _finish_track(self, track: _Track) -> None:
-        self._deliver(track, track.stream.flush(), 0.0)
+        """The person is gone: drain the lifter (end padding) and the smoother."""
+        self._deliver(track, track.stream.flush())
+        for keypoints3d in track.smoother_3d.flush():
+            self._finish_person(track, keypoints3d)
         del self._tracks[track.id]
 
     def _pop_final(self) -> list[PoseFrame]:

@@ -92,7 +92,8 @@ def frames(n, size=(64, 48), dark=()):
 def make_pipeline(**kw):
     pose2d = kw.pop("pose2d", FakePose2D())
     lifter = kw.pop("lifter", FakeLifter())
-    config = PipelineConfig(device="cpu", smoothing="none", **kw)
+    kw.setdefault("smoothing", "none")
+    config = PipelineConfig(device="cpu", **kw)
     return Pipeline(config, pose2d=pose2d, lifter=lifter)
 
 
@@ -121,10 +122,13 @@ def test_iterate_yields_every_frame_in_order_with_lagged_3d_filled():
     assert pipe.stats.frames == 20 and pipe.stats.frames_with_person == 18
 
 
-def test_push_and_iterate_give_identical_results():
+@pytest.mark.parametrize("smoothing, causal", [("none", False), ("kalman", False), ("kalman", True), ("oneeuro", True)])
+def test_push_and_iterate_give_identical_results(smoothing, causal):
     data = list(frames(25, dark={10}))
-    iterated = [f.to_dict() for f in make_pipeline().run(iter(data))]
-    pipe = make_pipeline()
+    iterated = [f.to_dict() for f in make_pipeline(smoothing=smoothing, causal=causal).run(iter(data))]
+    assert len(iterated) == 25
+    assert all(p["keypoints3d"] is not None for f in iterated for p in f["people"])
+    pipe = make_pipeline(smoothing=smoothing, causal=causal)
     pushed = []
     for rgb, t in data:
         pushed += [f.to_dict() for f in pipe.push(rgb, t)]
@@ -217,3 +221,12 @@ def test_keep_images_attaches_the_frame():
     out = list(make_pipeline(keep_images=True).run(frames(6)))
     assert all(f.image is not None and f.image.shape == (48, 64, 3) for f in out)
     assert int(out[3].image[0, 0, 0]) == 23
+
+
+def test_repeated_timestamps_restart_the_track_instead_of_failing():
+    data = list(frames(10))
+    data[5] = (data[5][0], data[4][1])  # a stalled clock
+    out = list(make_pipeline(smoothing="kalman").run(iter(data)))
+    assert len(out) == 10
+    assert out[4].people[0].id != out[5].people[0].id
+    assert all(f.people[0].keypoints3d is not None for f in out)
