@@ -326,6 +326,10 @@ class Pipeline:
             keypoints2d = np.asarray(person2d.keypoints2d, dtype=np.float32).copy()
             size = max(float(person2d.bbox[3] - person2d.bbox[1]), 1.0)
             keypoints2d[:, :2] = track.smoother_2d.push(frame.time, keypoints2d[:, :2], keypoints2d[:, 2], size)
+            lifter_input = keypoints2d
+            if getattr(self.lifter, "input_layout", "h36m17") == "coco17":
+                # VideoPose3D's COCO checkpoints: feed the BlazePose landmarks in COCO order.
+                lifter_input = _coco_keypoints(person2d)
             person = Person(
                 id=track.id, score=float(person2d.score), bbox=np.asarray(person2d.bbox, dtype=np.float32),
                 keypoints2d=keypoints2d, landmarks33=person2d.landmarks33, world33=person2d.world33,
@@ -335,7 +339,7 @@ class Pipeline:
             pending.waiting += 1
             track.awaiting.append((pending, person))
             lift_started = time.perf_counter()
-            results = track.stream.push(keypoints2d)
+            results = track.stream.push(lifter_input)
             lift_seconds += time.perf_counter() - lift_started
             self._deliver(track, results)
         self.stats.stage_seconds["lift"] += lift_seconds
@@ -473,10 +477,12 @@ class Pipeline:
             self._shutdown()
 
     def _open(self, source: Any, start_time: float | None) -> Iterable[Frame]:
-        if isinstance(source, (str, Path, int)):
-            from streampose.reader import open_source
+        from streampose.reader import FrameReader, open_source
 
-            self._reader = open_source(
+        if isinstance(source, (str, Path, int, FrameReader)):
+            # An already-open reader is accepted so that callers (the CLI) can report input
+            # errors before paying for model loading.
+            self._reader = source if isinstance(source, FrameReader) else open_source(
                 source, realtime=self.config.realtime, queue_size=self.config.queue_size,
                 max_frames=self.config.max_frames, start_time=start_time,
             )
@@ -565,6 +571,18 @@ class Pipeline:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _coco_keypoints(person2d: Person2D) -> np.ndarray:
+    """``(17, 3)`` COCO-order pixels + confidence from the BlazePose landmarks of ``person2d``."""
+    from streampose.skeleton import BLAZEPOSE_TO_COCO, map_confidence, map_joints
+
+    if person2d.landmarks33 is None:
+        raise StreamposeError("a COCO-input lifter needs BlazePose landmarks from the 2D stage")
+    landmarks = np.asarray(person2d.landmarks33, dtype=np.float32)
+    xy = map_joints(landmarks[:, :2], BLAZEPOSE_TO_COCO)
+    confidence = map_confidence(landmarks[:, 3], BLAZEPOSE_TO_COCO)
+    return np.concatenate([xy, confidence[:, None]], axis=1).astype(np.float32)
 
 
 class _EndOfStream:
