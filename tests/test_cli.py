@@ -152,6 +152,10 @@ def _wait_for_frames(out: Path, proc, minimum: int, timeout: float = 30.0) -> in
     raise AssertionError(f"fewer than {minimum} frames written within {timeout} s")
 
 
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs and signals")
+
+
+@needs_fifo
 def test_sigkill_mid_run_leaves_a_valid_prefix(tmp_path, stream_bytes):
     out = tmp_path / "poses.jsonl"
     proc, feeder = _start_cli_on_fifo(tmp_path, stream_bytes, out)
@@ -174,6 +178,7 @@ def test_sigkill_mid_run_leaves_a_valid_prefix(tmp_path, stream_bytes):
     assert read_jsonl(out).summary is None
 
 
+@needs_fifo
 def test_sigint_writes_summary_and_exits_130(tmp_path, stream_bytes):
     out = tmp_path / "poses.jsonl"
     proc, feeder = _start_cli_on_fifo(tmp_path, stream_bytes, out)
