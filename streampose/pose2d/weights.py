@@ -2,7 +2,8 @@
 them against pinned sha256 digests, convert them once with our own converter and cache the result.
 
 Nothing here imports or installs mediapipe: the wheel is only downloaded (``pip download
---no-deps``) and opened as a zip archive.
+--no-deps``) and opened as a zip archive.  The models are Google's BlazePose GHUM models as shipped
+in that wheel (licence: Apache-2.0, per the wheel's metadata).
 
 Cache layout (``$STREAMPOSE_CACHE/blazepose`` or ``~/.cache/streampose/blazepose``)::
 
