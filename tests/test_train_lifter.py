@@ -119,6 +119,7 @@ def test_tiny_training_run_learns_resumes_and_evaluates(tmp_path):
     assert lifter.causal and lifter.has_trajectory and lifter.input_layout == "h36m17"
     assert lifter.metadata["held_out_clips"] == ["synth/h"]
     assert "CMU" in lifter.metadata["license"]
+    assert lifter.metadata["bn_recalibration"]["bn_recalibrated_windows"] > 0
     results = evaluate(lifter, render_heldout(held, fps=30.0, cameras=1, seed=0))
     overall = results["overall"]
     assert overall["frames"] == 90 and set(results["per_action"]) == {"walk"}
