@@ -1,12 +1,14 @@
-"""The ``streampose`` command: ``streampose VIDEO --out poses.jsonl``.
+"""The ``streampose`` command, a thin shell over :class:`streampose.pipeline.Pipeline`.
 
-``main`` parses arguments, validates the output path *before* any decoding, opens the source and
-the writer, and hands both to ``process``, which iterates frames and writes one record per frame.
-Errors streampose raises on purpose (``StreamposeError``) print as one ``streampose: error: ...``
-line and exit 2; Ctrl-C still writes the summary record and exits 130.
+    streampose VIDEO --out poses.jsonl [--overlay overlay.mp4 --view3d] [--causal] ...
+    streampose plot poses.jsonl -o poses.png
+    streampose webcam [SOURCE]
 
-For now frame records carry no people (the schema is final); ``_pose_frame`` is the one place where
-the pose pipeline plugs in, and ``_add_pose_arguments`` is where its options go.
+``main`` validates every output path *before* any decoding or model loading, opens the source (so
+a bad input is reported at once), builds the pipeline, and hands everything to ``process``, which
+writes one record per frame as frames become final.  Errors streampose raises on purpose
+(``StreamposeError``) print as one ``streampose: error: ...`` line and exit 2; Ctrl-C still writes
+the summary record and exits 130.
 """
 from __future__ import annotations
 
@@ -18,14 +20,14 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import streampose
-from streampose.errors import InputError, StreamposeError
+from streampose.errors import StreamposeError
 from streampose.output import Writer, check_writable, make_header, make_summary, open_writer
 from streampose.reader import FrameReader, is_live_source, open_source, tune_allocator
-from streampose.types import Frame, PoseFrame
 
 EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+SUBCOMMANDS = ("plot", "webcam")
 
 
 @dataclass
@@ -42,7 +44,8 @@ class RunResult:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streampose",
-        description="3D human pose from ordinary video: writes one JSON record per frame.",
+        description="3D human pose from ordinary video: writes one JSON record per frame. "
+                    "Also: 'streampose plot poses.jsonl -o poses.png', 'streampose webcam [SOURCE]'.",
     )
     parser.add_argument(
         "video",
@@ -62,48 +65,103 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_pose_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the pose stages (2D model, lifter, refiner, smoothing) belong here."""
+    group = parser.add_argument_group("pose models")
+    group.add_argument("--causal", action="store_true",
+                       help="live lifter: no look-ahead, each frame final at once (default for cameras "
+                            "and streams; files use the more accurate symmetric lifter)")
+    group.add_argument("--lifter", default="default", metavar="NAME|PATH",
+                       help="shipped lifter name (see models/) or a weights file, incl. VideoPose3D .bin")
+    group.add_argument("--smoothing", choices=("kalman", "oneeuro", "none"), default="kalman",
+                       help="temporal smoothing of 2D and 3D (default: kalman)")
+    group.add_argument("--refine", action=argparse.BooleanOptionalAction, default=False,
+                       help="patch-based 3D refiner (off by default: see README, Refiner)")
+    group.add_argument("--max-people", type=_positive_int, default=1, metavar="N",
+                       help="people to track at once (default 1)")
+    group.add_argument("--readout", choices=("integral", "regression"), default=None,
+                       help="2D keypoint readout (default: the 2D stage's measured best)")
+    group.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                       help="CPU threads for torch (default: torch's choice)")
+    group = parser.add_argument_group("pictures")
+    group.add_argument("--overlay", metavar="VIDEO.mp4", default=None,
+                       help="also write the input video with the 2D skeleton drawn on it")
+    group.add_argument("--view3d", action="store_true",
+                       help="add a 3D skeleton panel beside the overlay video")
+
+
+def build_pipeline(args: argparse.Namespace, live: bool):
+    """The pipeline the options ask for (a separate function so tests can swap the stages)."""
+    from streampose.pipeline import Pipeline, PipelineConfig
+
+    return Pipeline(PipelineConfig(
+        device=args.device, causal=args.causal or live, realtime=live, lifter=args.lifter,
+        smoothing=args.smoothing, refine=args.refine, max_people=args.max_people, readout=args.readout,
+        keep_images=args.overlay is not None, max_frames=args.max_frames, threads=args.threads,
+    ))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return _subcommand(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.ERROR if args.quiet else logging.WARNING,
         format="streampose: warning: %(message)s",
     )
+    tune_allocator()  # faster frame hand-off between threads; safe for a process we own
     started = time.perf_counter()
-    tune_allocator()  # this process is ours: keep frame buffers instead of page-faulting them in
+    reader = overlay = pipeline = None
     try:
-        # The output path is checked first: a typo must not cost a long decode before failing.
+        # Outputs are checked first: a typo must not cost a long decode (or model load) first.
         check_writable(args.out)
+        if args.overlay is not None:
+            from streampose.viz import check_video_path
+
+            check_video_path(args.overlay)
+        from streampose.pipeline import resolve_device
+
         args.device = resolve_device(args.device)
-        reader = open_source(args.video, realtime=is_live_source(args.video),
-                             max_frames=args.max_frames)
-        with reader:
-            with open_writer(args.out, make_header(reader.info, models={})) as writer:
-                result = process(args, reader, writer)
+        live = is_live_source(args.video)
+        reader = open_source(args.video, realtime=live, max_frames=args.max_frames)
+        pipeline = build_pipeline(args, live)
+        if args.overlay is not None:
+            from streampose.viz import OverlayWriter
+
+            overlay = OverlayWriter(args.overlay, fps=reader.info.fps, view3d=args.view3d)
+        with open_writer(args.out, make_header(reader.info, models=pipeline.describe_models())) as writer:
+            result = process(args, reader, writer, pipeline, overlay)
     except StreamposeError as error:
         print(f"streampose: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        # Ctrl-C before the first frame (e.g. while a stream is connecting): nothing to summarise.
+        # Ctrl-C before the first frame (e.g. while models load): nothing to summarise.
         print("streampose: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if overlay is not None:
+            overlay.close()
+        if pipeline is not None:
+            pipeline.close()
+        if reader is not None:
+            reader.close()
     if not args.quiet or result.interrupted:
+        stats = pipeline.stats.to_dict()
+        latency = (f", latency p50 {stats['latency_p50_ms']:.0f} ms / p95 {stats['latency_p95_ms']:.0f} ms"
+                   if stats["latency_p50_ms"] is not None else "")
         fps = result.frames_written / result.wall_time if result.wall_time > 0 else 0.0
         print(
             f"streampose: {'interrupted; ' if result.interrupted else ''}"
             f"{result.frames_written} frames written to {args.out} "
-            f"({reader.stats.damaged} damaged, {reader.stats.dropped} dropped) "
-            f"in {time.perf_counter() - started:.1f} s, {fps:.1f} fps",
+            f"({result.frames_with_person} with a person, {reader.stats.damaged} damaged, "
+            f"{reader.stats.dropped} dropped) in {time.perf_counter() - started:.1f} s, {fps:.1f} fps{latency}",
             file=sys.stderr,
         )
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 
 
-def process(args: argparse.Namespace, reader: FrameReader, writer: Writer) -> RunResult:
-    """Iterate ``reader``'s frames, write one record per frame, and always finish with a summary.
+def process(args: argparse.Namespace, reader: FrameReader, writer: Writer, pipeline, overlay=None) -> RunResult:
+    """Run ``pipeline`` over ``reader``, write each final frame, and always finish with a summary.
 
     Ctrl-C (``KeyboardInterrupt``) stops the loop cleanly: the summary is still written (marked
     ``interrupted``) and the result says so.
@@ -112,13 +170,15 @@ def process(args: argparse.Namespace, reader: FrameReader, writer: Writer) -> Ru
     progress = _progress_bar(args, reader)
     started = time.perf_counter()
     try:
-        for frame in reader:
-            record = _pose_frame(frame)
-            writer.write_frame(record)
+        for pose_frame in pipeline.run(reader):
+            writer.write_frame(pose_frame)
+            if overlay is not None:
+                overlay.write(pose_frame.image, pose_frame.time, pose_frame)
+                pose_frame.image = None  # written: let the frame's memory go
             result.frames_written += 1
-            result.frames_with_person += bool(record.people)
-            if record.latency is not None:
-                result.latencies.append(record.latency)
+            result.frames_with_person += bool(pose_frame.people)
+            if pose_frame.latency is not None:
+                result.latencies.append(pose_frame.latency)
             if progress is not None:
                 progress.update(1)
     except KeyboardInterrupt:
@@ -140,21 +200,15 @@ def process(args: argparse.Namespace, reader: FrameReader, writer: Writer) -> Ru
     return result
 
 
-def _pose_frame(frame: Frame) -> PoseFrame:
-    """The pose record of one frame.  The pose pipeline replaces this; until then: no people."""
-    return PoseFrame(index=frame.index, time=frame.time, people=[])
+def _subcommand(name: str, argv: list[str]) -> int:
+    if name == "plot":
+        from streampose.plot import plot_main
 
+        return plot_main(argv)
+    from streampose.viz.demo import webcam_main
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available else ``cpu``; ``cuda`` without CUDA is an error."""
-    if device == "cpu":
-        return "cpu"
-    import torch  # deferred: --help and input errors should not pay for importing torch
-
-    available = torch.cuda.is_available()
-    if device == "cuda" and not available:
-        raise InputError("--device cuda: CUDA is not available on this machine")
-    return "cuda" if available else "cpu"
+    tune_allocator()
+    return webcam_main(argv)
 
 
 def _progress_bar(args: argparse.Namespace, reader: FrameReader):
@@ -179,6 +233,13 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be >= 1")
     return value
 
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from streampose.errors import StageError, StreamposeError
+from streampose.errors import InputError, StageError, StreamposeError
 from streampose.types import Frame, Person, Person2D, PoseFrame, VideoInfo
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise StreamposeError("--device cuda was asked for, but torch sees no CUDA device")
+        raise InputError("--device cuda: CUDA is not available on this machine")
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise StreamposeError(f"unknown device {device!r}: use auto, cpu or cuda")
     return device

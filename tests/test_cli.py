@@ -21,6 +21,15 @@ from streampose.output import read_jsonl
 from videogen import make_video
 
 
+@pytest.fixture(autouse=True)
+def fake_stages(monkeypatch):
+    """The CLI's own behaviour is under test here, so the model stages are stand-ins
+    (``test_cli_models.py`` runs the real ones)."""
+    from fakes import fake_pipeline
+
+    monkeypatch.setattr(cli, "build_pipeline", fake_pipeline)
+
+
 def _run(argv, capsys):
     status = cli.main([str(a) for a in argv])
     return status, capsys.readouterr()
@@ -36,7 +45,9 @@ def test_writes_header_one_record_per_frame_and_summary(tmp_path, capsys):
     assert contents.header["source"]["width"] == 96 and contents.header["source"]["fps"] == fps
     assert [f["index"] for f in contents.frames] == list(range(frames))
     np.testing.assert_allclose([f["time"] for f in contents.frames], np.arange(frames) / fps, atol=1e-6)
-    assert all(f["people"] == [] for f in contents.frames)
+    # make_video draws bright frames: the fake 2D stage finds one person in each, lifted to 3D.
+    assert all(len(f["people"]) == 1 and f["people"][0]["keypoints3d"] is not None for f in contents.frames)
+    assert contents.header["models"]["lifter_causal"] is False
     assert contents.summary["frames_written"] == frames
     assert contents.summary["frames_decoded"] == frames and contents.summary["interrupted"] is False
     # Closing line on stderr: frames written, damaged, fps.
@@ -84,9 +95,11 @@ def test_cuda_requested_without_cuda(monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert cli.resolve_device("auto") == "cpu"
+    from streampose.pipeline import resolve_device
+
+    assert resolve_device("auto") == "cpu"
     with pytest.raises(streampose.errors.InputError, match="CUDA is not available"):
-        cli.resolve_device("cuda")
+        resolve_device("cuda")
 
 
 # --------------------------------------------------------------------------- signals, as a subprocess
@@ -133,7 +146,8 @@ def _start_cli_on_fifo(tmp_path, stream_bytes, out):
     feeder = _FifoFeeder(fifo, stream_bytes[: len(stream_bytes) // 2])
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streampose.cli", str(fifo), "--out", str(out), "--device", "cpu"],
+        [sys.executable, str(Path(__file__).with_name("cli_with_fake_stages.py")), str(fifo), "--out", str(out),
+         "--device", "cpu"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )
     return proc, feeder
@@ -218,3 +232,32 @@ def test_shared_video_one_record_per_decoded_frame(shared_dir, tmp_path, capsys)
     np.testing.assert_allclose([f["time"] for f in contents.frames], expected, atol=1e-6)
     assert contents.header["source"]["width"] == 1768 and contents.header["source"]["height"] == 994
     assert contents.summary["frames_written"] == len(expected)
+
+
+def test_overlay_video_has_one_frame_per_record(tmp_path, capsys):
+    video = make_video(tmp_path / "clip.mp4", frames=12, size=(96, 64), fps=24.0)
+    out, overlay = tmp_path / "poses.jsonl", tmp_path / "overlay.mp4"
+    status, captured = _run([video, "--out", out, "--overlay", overlay, "--view3d", "--device", "cpu"], capsys)
+    assert status == 0, captured.err
+    with av.open(str(overlay)) as container:
+        decoded = [f for f in container.decode(video=0)]
+    assert len(decoded) == 12
+    assert decoded[0].width > 96  # the 3D panel sits beside the 96-px-wide video
+
+
+def test_overlay_path_is_checked_before_decoding(tmp_path, capsys, monkeypatch):
+    video = make_video(tmp_path / "clip.mp4", frames=3, size=(64, 48))
+    monkeypatch.setattr(cli, "open_source", lambda *a, **k: pytest.fail("source opened before overlay check"))
+    status, captured = _run([video, "--out", tmp_path / "p.jsonl", "--overlay", tmp_path / "nodir" / "o.mp4"],
+                            capsys)
+    assert status == 2 and captured.err.startswith("streampose: error: ")
+
+
+def test_python_dash_m_streampose_is_the_cli():
+    done = subprocess.run([sys.executable, "-m", "streampose", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and streampose.__version__ in done.stdout
+
+
+def test_plot_subcommand_is_routed(tmp_path, capsys):
+    status, captured = _run(["plot", tmp_path / "missing.jsonl", "-o", tmp_path / "x.png"], capsys)
+    assert status != 0 and "Traceback" not in captured.err
