@@ -213,6 +213,26 @@ def test_populated_cache_needs_no_network(files, tmp_path, monkeypatch):
     assert model(torch.zeros(1, 3, 256, 256)).landmarks.shape == (1, 195)
 
 
+def test_models_from_user_wheel_and_from_files_copied_into_cache(files, tmp_path, monkeypatch):
+    monkeypatch.delenv("STREAMPOSE_BLAZEPOSE_DIR", raising=False)
+    monkeypatch.setattr(weights.subprocess, "run", lambda *a, **k: pytest.fail("pip must not be called"))
+    # A wheel of an unpinned platform is accepted when the models inside match their pins.
+    wheel = tmp_path / "mediapipe-0.10.21-cp312-cp312-macosx_11_0_arm64.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.write(files.detector_tflite, weights.DETECTOR_MEMBER)
+        archive.write(files.landmark_tflite, weights.LANDMARK_MEMBER)
+        archive.writestr("mediapipe/__init__.py", "")
+    from_wheel = ensure_blazepose_models(tmp_path / "a", wheel=wheel)
+    assert from_wheel.detector_tflite.read_bytes() == files.detector_tflite.read_bytes()
+    assert from_wheel.landmark_converted.is_file()
+    # The two .tflite files copied into the cache directory by hand.
+    (tmp_path / "b").mkdir()
+    for source in (files.detector_tflite, files.landmark_tflite):
+        (tmp_path / "b" / source.name).write_bytes(source.read_bytes())
+    by_hand = ensure_blazepose_models(tmp_path / "b")
+    assert by_hand.detector_converted.is_file() and by_hand.landmark_converted.is_file()
+
+
 # ---------------------------------------------------------------- fetch logic without weights
 
 

