@@ -177,6 +177,20 @@ def test_two_people_batched_and_max_people(models):
     assert double.stats["landmark_runs"] == 2 and double.stats["detector_runs"] == 1
 
 
+def test_newcomer_is_picked_up_and_detect_every(models):
+    one = scene(480, 240, [(120, 30, 180)])
+    two = scene(480, 240, [(120, 30, 180), (360, 40, 170)])
+    estimator = make_estimator(models, max_people=2)
+    counts = [len(estimator.process(one if i < 3 else two)) for i in range(14)]
+    # searched for newcomers every 10 frames while short of max_people: found at frame 10
+    assert counts[:10] == [1] * 10 and counts[10:] == [2] * 4, counts
+    assert estimator.stats["detector_runs"] == 2
+    per_frame = make_estimator(models, detect_every=1)
+    results = [per_frame.process(one) for _ in range(3)]
+    assert per_frame.stats["detector_runs"] == 3 and all(len(r) == 1 for r in results)
+    assert abs(results[-1][0].keypoints2d[HIP, 0] - 120) < 6
+
+
 def test_segmentation_mask_in_image_pixels(models):
     image = scene(320, 240, [(160, 30, 180)])
     estimator = make_estimator(models, want_mask=True)

@@ -13,7 +13,7 @@ from streampose.pose2d.detection import (
 )
 from streampose.pose2d.readout import IntegralOptions, integral_readout, soft_argmax_2d
 from streampose.pose2d.roi import (
-    apply_affine, crop_from_image_matrices, crop_rois, image_from_crop_matrices, paste_crops,
+    apply_affine, crop_from_image_matrices, crop_rois, crop_rois_uint8, image_from_crop_matrices, paste_crops,
     roi_inside_image, rois_from_alignment_points,
 )
 
@@ -151,6 +151,18 @@ def test_crop_content_lands_where_the_matrix_says():
     assert pasted[1, 0, 85:96, 195:206].sum() == pytest.approx(9.0, rel=0.25)
 
 
+def test_uint8_region_crop_matches_full_frame_crop():
+    rng = np.random.default_rng(1)
+    frame = torch.from_numpy(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    full = frame.permute(2, 0, 1)[None].float() / 255
+    # inside, rotated; overlapping the top-left corner (edge replication); and one off the frame
+    rois = torch.tensor([[160.0, 120.0, 80.0, 0.4], [10.0, 15.0, 90.0, -0.9], [400.0, 300.0, 50.0, 0.0]])
+    expected = crop_rois(full, rois, 64)
+    got = crop_rois_uint8(frame, rois, 64)
+    assert got.shape == (3, 3, 64, 64)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
 def test_roi_inside_image():
     rois = torch.tensor([[50.0, 50.0, 40.0, 0.0], [-30.0, 50.0, 40.0, 0.0], [99.0, 50.0, 300.0, 0.0]])
     assert roi_inside_image(rois, (100, 100)).tolist() == [True, False, False]
@@ -191,13 +203,17 @@ def test_integral_readout_in_crop_pixels():
     # heat-map cell (20.3, 33.7) covers crop pixels around (20.3 + 0.5) * 4 - 0.5 = 82.7, 136.3
     logits = 4.0 + _gaussian_logits([(20.3, 33.7), (5.0, 5.0)], sigma=1.2)[None]
     regressed = torch.tensor([[[80.0, 138.0], [200.0, 200.0], [10.0, 10.0]]])  # 3 joints, 2 heat maps
-    out = integral_readout(logits, regressed, 256, IntegralOptions("softmax", 7, 0.5))
+    out = integral_readout(logits, regressed, 256, IntegralOptions("softmax", 7, 0.5, cell_origin=0.5))
     assert out[0, 0].tolist() == pytest.approx([82.7, 136.3], abs=0.15)
     # sigmoid weights flatten the top of the blob, so the 7x7 window biases it towards its centre
-    sig = integral_readout(logits, regressed, 256, IntegralOptions("sigmoid", 7, 0.5))
+    sig = integral_readout(logits, regressed, 256, IntegralOptions("sigmoid", 7, 0.5, cell_origin=0.5))
     assert sig[0, 0].tolist() == pytest.approx([82.7, 136.3], abs=0.6)
     # joint 1's window (around cell 50, 50) holds no confident blob -> keeps its regression
     assert out[0, 1].tolist() == [200.0, 200.0]
     assert out[0, 2].tolist() == [10.0, 10.0]  # no heat map for joint 2
+    # MediaPipe's grid convention puts cell j at continuous 4 j, i.e. crop pixel 4 j - 0.5
+    near_peak = torch.tensor([[[80.5, 134.0], [200.0, 200.0], [10.0, 10.0]]])
+    mp = integral_readout(logits, near_peak, 256, IntegralOptions("softmax", 7, 0.5, cell_origin=0.0))
+    assert mp[0, 0].tolist() == pytest.approx([20.3 * 4 - 0.5, 33.7 * 4 - 0.5], abs=0.15)
     with pytest.raises(ValueError):
         soft_argmax_2d(logits, activation="relu")

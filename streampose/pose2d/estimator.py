@@ -29,7 +29,9 @@ from streampose.types import Frame, Person2D
 
 from .detection import PoseDetection, PoseDetector, box_iou
 from .readout import READOUTS, IntegralOptions, integral_readout
-from .roi import crop_rois, paste_crops, roi_inside_image, rois_from_alignment_points
+from .roi import (
+    apply_affine, crop_from_image_matrices, crop_rois_uint8, paste_crops, roi_inside_image, rois_from_alignment_points,
+)
 
 LANDMARK_INPUT_SIZE = 256
 NUM_LANDMARKS = 33  # BlazePose's 33 pose landmarks; 33/34 are the ROI alignment points, 35-38 unused
@@ -41,8 +43,12 @@ DUPLICATE_IOU = 0.5
 # With several people and no explicit detect_every, look for newcomers this often (frames).
 MULTI_PERSON_DETECT_INTERVAL = 10
 
+# Chosen by benchmarks/readout_jitter.py on the three shared videos (same network outputs, read out
+# both ways): the windowed integral readout lowers frame-to-frame jitter by ~4.5% pooled (-20% on the
+# near-static pose2sim clip) while agreeing with the regression to ~4 px; sigmoid-normalised 7x7
+# windows measured marginally best; the paper's whole-map softmax *raises* jitter by 11%.
 DEFAULT_READOUT = "integral"
-DEFAULT_INTEGRAL = IntegralOptions(activation="softmax", window=7, min_confidence=0.5)
+DEFAULT_INTEGRAL = IntegralOptions(activation="sigmoid", window=7, min_confidence=0.5, cell_origin=0.0)
 
 
 @dataclass
@@ -102,10 +108,10 @@ class _Track:
     age: int = 0
 
 
-def _image_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
-    """``(H, W, 3)`` uint8 RGB -> ``(1, 3, H, W)`` float in [0, 1] on ``device``."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True)
-    return tensor.permute(2, 0, 1)[None].float().div_(255.0)
+def _image_tensor(image: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 RGB (numpy or tensor) -> ``(1, 3, H, W)`` float in [0, 1] on ``device``."""
+    tensor = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(image))
+    return tensor.to(device, non_blocking=True).permute(2, 0, 1)[None].float().div_(255.0)
 
 
 def _load_models(device: torch.device, want_mask: bool, readout: str) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -127,9 +133,10 @@ class PoseEstimator2D:
             ``"regression"`` (the regressed landmark coordinates as they are).
         max_people: most people tracked at once (each gets its own ROI; crops are batched).
         want_mask: also return each person's segmentation probability in image pixels.
-        detect_every: run the detector every ``N`` frames even while tracking (``None``: only when
-            fewer than ``max_people`` are tracked -- for one person, only after losing them; for
-            several, every 10 frames while short of ``max_people``).
+        detect_every: also run the detector every ``N`` frames while tracking; detections of tracked
+            people replace their ROI (undoing drift), others start new tracks (``1`` = detect every
+            frame, no ROI tracking).  ``None``: only when needed -- for one person, only after
+            losing them; for several, every 10 frames while fewer than ``max_people`` are tracked.
         min_presence: pose-flag threshold below which a person counts as lost.
         detector_model, landmark_model: ready-made networks (default: the converted BlazePose
             models from :mod:`streampose.pose2d.weights`).
@@ -163,11 +170,17 @@ class PoseEstimator2D:
         self.stats = {"frames": 0, "detector_runs": 0, "landmark_runs": 0}
         self._tracks: list[_Track] = []
         self._frames_since_detection = 0
+        # The raw crop-space outputs and ROIs of the latest landmark call, for diagnostics and the
+        # readout benchmark (which re-reads the same network outputs with every readout).
+        self.last_outputs: CropLandmarks | None = None
+        self.last_rois: torch.Tensor | None = None
 
     def reset(self) -> None:
         """Forget all tracks (e.g. at a scene cut or a new video)."""
         self._tracks = []
         self._frames_since_detection = 0
+        self.last_outputs = None
+        self.last_rois = None
 
     # ---------------------------------------------------------------- per frame
 
@@ -188,15 +201,18 @@ class PoseEstimator2D:
             raise InputError(f"pose2d expects an (H, W, 3) uint8 RGB image, got {desc}")
         height, width = image.shape[:2]
         self.stats["frames"] += 1
-        tensor = _image_tensor(image, self.device)
+        # Stay uint8 on the device: only the detector needs the whole frame as float.
+        frame_u8 = torch.from_numpy(np.ascontiguousarray(image)).to(self.device, non_blocking=True)
         if self._should_detect():
-            self._add_detections(tensor)
+            self._add_detections(_image_tensor(frame_u8, self.device))
+        self.last_outputs = self.last_rois = None
         if not self._tracks:
             return []
         rois = torch.stack([t.roi for t in self._tracks])
-        crops = crop_rois(tensor, rois, LANDMARK_INPUT_SIZE)
+        crops = crop_rois_uint8(frame_u8, rois, LANDMARK_INPUT_SIZE)
         outputs = CropLandmarks.from_model_outputs(self.landmark_model(crops))
         self.stats["landmark_runs"] += 1
+        self.last_outputs, self.last_rois = outputs, rois
         people = self._read_people(outputs, rois, (width, height))
         return people
 
@@ -209,35 +225,36 @@ class PoseEstimator2D:
         return len(self._tracks) < self.max_people and self._frames_since_detection >= MULTI_PERSON_DETECT_INTERVAL
 
     def _add_detections(self, tensor: torch.Tensor) -> None:
+        """Run the detector; re-anchor tracked people it finds and start tracks for newcomers."""
         self._frames_since_detection = 0
         self.stats["detector_runs"] += 1
         detections = self.detector.detect(tensor)[0]
-        free = self.max_people - len(self._tracks)
-        new: list[PoseDetection] = []
-        for det in detections:
-            if free <= 0:
-                break
-            if any(self._same_person(det, t) for t in self._tracks):
-                continue
-            new.append(det)
-            free -= 1
-        if not new:
+        if not detections:
             return
-        kps = torch.from_numpy(np.stack([d.keypoints for d in new])).to(self.device, torch.float32)
+        kps = torch.from_numpy(np.stack([d.keypoints for d in detections])).to(self.device, torch.float32)
         rois = rois_from_alignment_points(kps[:, 0], kps[:, 1])
-        for roi, det in zip(rois, new):
-            self._tracks.append(_Track(roi, det.box))
+        for roi, det in zip(rois, detections):
+            match = next((t for t in self._tracks if self._same_person(det, t)), None)
+            if match is not None:
+                match.roi = roi  # periodic re-detection (detect_every) resets drifted ROIs
+            elif len(self._tracks) < self.max_people:
+                self._tracks.append(_Track(roi, None))
 
     @staticmethod
     def _same_person(det: PoseDetection, track: _Track) -> bool:
+        """Whether a detection is a person we already track.
+
+        The detector's box covers roughly the head and shoulders, not the body, so box IoU with the
+        landmark box is a poor test; the detected hip centre falling inside the tracked person's
+        landmark box is a robust one.
+        """
         if track.bbox is None:
             return False
-        iou = box_iou(torch.from_numpy(det.box), torch.from_numpy(track.bbox[None].astype(np.float32)))
-        return bool(iou[0] > 0.3)
+        x, y = det.keypoints[0]
+        x0, y0, x1, y1 = track.bbox
+        return bool(x0 <= x <= x1 and y0 <= y <= y1)
 
     def _read_people(self, out: CropLandmarks, rois: torch.Tensor, image_size: tuple[int, int]) -> list[Person2D]:
-        from .roi import crop_from_image_matrices, apply_affine  # local: only the projection needs them
-
         width, height = image_size
         scale = rois[:, 2] / LANDMARK_INPUT_SIZE  # crop px -> image px
         # Model x/y are continuous crop coordinates; shift to pixel-centre convention.

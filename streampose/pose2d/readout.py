@@ -10,7 +10,7 @@ a ``window x window`` neighbourhood of the regressed point, which stops a second
 wrist, a limb behind the body) from pulling the estimate half-way between the two.
 
 Coordinates: heat-map cell ``(i, j)`` has its centre at ``(j, i)`` ("cell coordinates"); crop pixels have
-centres at integers as well; cell ``j`` covers crop pixels ``[j * s, (j + 1) * s)`` for stride ``s``.
+centres at integers as well; how cells map to crop pixels is :attr:`IntegralOptions.cell_origin`.
 """
 from __future__ import annotations
 
@@ -26,16 +26,23 @@ class IntegralOptions:
     """How the integral readout normalises and windows a heat map.
 
     Attributes:
-        activation: ``"softmax"`` (paper) or ``"sigmoid"`` (MediaPipe) normalisation.
+        activation: ``"softmax"`` (paper) or ``"sigmoid"`` (MediaPipe; BlazePose's heat maps are
+            sigmoid-activated logits) normalisation.
         window: side of the square neighbourhood (cells) around the regressed point; ``None`` = the
             whole map.
         min_confidence: keep the regressed point when the window's peak sigmoid value is below this
             (the heat map has no confident blob there, e.g. an occluded joint).
+        cell_origin: where heat-map cell ``j`` sits in continuous crop coordinates, as
+            ``(j + cell_origin) * stride``.  ``0.5`` is the geometric cell centre; ``0.0`` is
+            MediaPipe's convention (``x = col / 64``).  On real video the BlazePose heat maps agree with
+            the regressed landmarks only with ``0.0`` (``benchmarks/readout_jitter.py`` measures the
+            mean shift: about +2 crop px in x and y with ``0.5``), so the network was trained that way.
     """
 
-    activation: str = "softmax"
+    activation: str = "sigmoid"
     window: int | None = 7
     min_confidence: float = 0.5
+    cell_origin: float = 0.0
 
 
 def soft_argmax_2d(heatmaps: torch.Tensor, centres: torch.Tensor | None = None, window: int | None = None,
@@ -104,9 +111,10 @@ def integral_readout(heatmaps: torch.Tensor, regressed: torch.Tensor, crop_size:
     k, h, w = heatmaps.shape[1:]
     stride_x, stride_y = crop_size / w, crop_size / h
     stride = regressed.new_tensor([stride_x, stride_y])
-    centres = (regressed[:, :k] + 0.5) / stride - 0.5
+    # crop pixel (centres at integers) + 0.5 = continuous crop coordinate = (cell + origin) * stride
+    centres = (regressed[:, :k] + 0.5) / stride - options.cell_origin
     coords, peak = soft_argmax_2d(heatmaps, centres, options.window, options.activation)
-    refined = (coords + 0.5) * stride - 0.5
+    refined = (coords + options.cell_origin) * stride - 0.5
     # Points off the map keep their regression (the heat map cannot see them), as in MediaPipe.
     off_map = ((centres < -0.5) | (centres > centres.new_tensor([w - 0.5, h - 0.5]))).any(-1)
     keep_regressed = (peak < options.min_confidence) | off_map

@@ -161,3 +161,37 @@ def roi_inside_image(rois: torch.Tensor, image_size: tuple[int, int], min_fracti
     inter_h = (torch.minimum(hi[:, 1], rois.new_tensor(height - 0.5)) - torch.maximum(lo[:, 1], rois.new_tensor(-0.5))).clamp(min=0)
     box_area = ((hi - lo).prod(dim=1)).clamp(min=1e-6)
     return centre_in & (inter_w * inter_h / box_area >= min_fraction) & (rois[:, 2] > 1.0)
+
+
+def crop_rois_uint8(image: torch.Tensor, rois: torch.Tensor, crop_size: int = 256,
+                    padding_mode: str = "border") -> torch.Tensor:
+    """Like :func:`crop_rois` for one ``(H, W, 3)`` uint8 frame, converting only the pixels the ROIs
+    cover to float.
+
+    Converting a whole full-HD frame to float costs more than the crops themselves; the ROIs usually
+    cover a fraction of it.  The sub-image keeps a 2-pixel margin so bilinear sampling at its edge sees
+    real neighbours, and it reaches the image border wherever an ROI does, so edge replication is
+    the same as on the full frame.
+
+    Args:
+        image: ``(H, W, C)`` uint8 on the target device.
+        rois: ``(P, 4)`` ``[cx, cy, size, rotation]``.
+
+    Returns:
+        ``(P, C, crop_size, crop_size)`` float in [0, 1].
+    """
+    height, width = image.shape[:2]
+    if rois.shape[0] == 0:
+        return torch.zeros((0, image.shape[2], crop_size, crop_size), device=image.device)
+    corners = roi_corners(rois.float()).reshape(-1, 2)
+    lo = torch.floor(corners.amin(dim=0)).long() - 2
+    hi = torch.ceil(corners.amax(dim=0)).long() + 3
+    x0, y0 = max(0, int(lo[0])), max(0, int(lo[1]))
+    x1, y1 = min(width, int(hi[0])), min(height, int(hi[1]))
+    if x1 - x0 < 2 or y1 - y0 < 2:  # ROIs (almost) entirely off the frame: sample the whole frame
+        x0, y0, x1, y1 = 0, 0, width, height
+    region = image[y0:y1, x0:x1].permute(2, 0, 1)[None].float().div_(255.0)
+    shifted = rois.float().clone()
+    shifted[:, 0] -= x0
+    shifted[:, 1] -= y0
+    return crop_rois(region, shifted, crop_size, padding_mode=padding_mode)
