@@ -17,7 +17,7 @@ import torch
 from streampose.errors import InputError, ModelError
 from streampose.refine import limbs
 from streampose.refine.inputs import build_inputs
-from streampose.refine.train import FitConfig, make_net
+from streampose.refine.config import FitConfig, make_net
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_NAME = "small_rgbseg"

@@ -43,8 +43,40 @@ def person_boxes(kp2d: torch.Tensor) -> torch.Tensor:
     return torch.cat([(low + high) / 2, side[:, None]], dim=-1)
 
 
+def _limb_geometry(kp2d: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    person = person_boxes(kp2d)
+    boxes = crops.limb_boxes(kp2d, crops.reference_min_size(person[:, 2]))
+    return person, crops.patch_sample_points(boxes, size)
+
+
+def part_labels(kp2d: torch.Tensor, depth: torch.Tensor, masks: torch.Tensor | None,
+                size: int) -> torch.Tensor:
+    """Part-map labels of the 16 limb patches (what the ``seg`` modality colour-codes).
+
+    Args:
+        kp2d: ``(B, 17, 2+)`` pixels.
+        depth: ``(B, 17)`` joint depths.
+        masks: ``(B, H, W)`` person masks or ``None``.
+        size: patch side ``S``.
+
+    Returns:
+        ``(B, 16, S, S)`` long limb ids, -1 background.
+    """
+    kp2d = kp2d[..., :2].to(torch.float32)
+    person, points = _limb_geometry(kp2d, size)
+    mask_patches = None
+    if masks is not None:
+        mask_patches = crops.sample_patches(masks[:, None].to(torch.float32), points)[:, :, 0]
+    b, n, s_h, s_w, _ = points.shape
+    flat_mask = None if mask_patches is None else mask_patches.reshape(b, -1)
+    labels = segmap.part_labels_at(points.reshape(b, -1, 2), kp2d, depth.to(torch.float32),
+                                   STICK_WIDTH * person[:, 2], flat_mask)
+    return labels.reshape(b, n, s_h, s_w)
+
+
 def build_inputs(images: torch.Tensor, kp2d: torch.Tensor, depth: torch.Tensor,
-                 masks: torch.Tensor | None, modality: str, size: int) -> torch.Tensor:
+                 masks: torch.Tensor | None, modality: str, size: int,
+                 labels: torch.Tensor | None = None) -> torch.Tensor:
     """Refiner input volume.
 
     Args:
@@ -54,27 +86,27 @@ def build_inputs(images: torch.Tensor, kp2d: torch.Tensor, depth: torch.Tensor,
         masks: ``(B, H, W)`` person-mask probabilities or ``None``.
         modality: one of :data:`MODALITIES`.
         size: patch side ``S`` (for ``"whole"``: side of the person square).
+        labels: ``(B, 16, S, S)`` precomputed :func:`part_labels` (training caches them), or ``None``.
 
     Returns:
         ``(B, 16, C, S, S)`` normalised patches, or ``(B, 1, 3, S, S)`` for ``"whole"``.
     """
     channels_for(modality)
     kp2d = kp2d[..., :2].to(torch.float32)
-    person = person_boxes(kp2d)
     if modality == "whole":
+        person = person_boxes(kp2d)
         box = torch.cat([person[:, :2], person[:, 2:], person[:, 2:]], dim=-1)[:, None]  # (B,1,4)
         out = crops.sample_patches(images, crops.patch_sample_points(box, size))
         return (out - _MEAN) / _STD
 
-    boxes = crops.limb_boxes(kp2d, crops.reference_min_size(person[:, 2]))
-    points = crops.patch_sample_points(boxes, size)
-    stacked = images if masks is None else torch.cat([images, masks[:, None].to(images)], dim=1)
-    sampled = crops.sample_patches(stacked, points)            # (B, 16, 3 or 4, S, S)
     parts = []
     if modality in ("rgb", "rgb+seg"):
-        parts.append(sampled[:, :, :3])
+        _, points = _limb_geometry(kp2d, size)
+        parts.append(crops.sample_patches(images, points))               # (B, 16, 3, S, S)
     if modality in ("seg", "rgb+seg"):
-        mask_patches = None if masks is None else sampled[:, :, 3]
-        parts.append(segmap.part_map_patches(points, kp2d, depth, STICK_WIDTH * person[:, 2],
-                                             mask_patches))
+        if labels is None:
+            labels = part_labels(kp2d, depth, masks, size)
+        b, n, s_h, s_w = labels.shape
+        parts.append(segmap.colourise(labels.reshape(b * n, s_h, s_w).long())
+                     .reshape(b, n, 3, s_h, s_w).to(images.device))
     return (torch.cat(parts, dim=2) - _MEAN) / _STD

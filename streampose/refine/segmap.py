@@ -54,18 +54,22 @@ def part_labels_at(points: torch.Tensor, kp2d: torch.Tensor, depth: torch.Tensor
     a, b = ends[:, :, 1], ends[:, :, 0]                     # parent, child: (B, 16, 2)
     za, zb = depth[:, _ENDPOINTS[:, 1]], depth[:, _ENDPOINTS[:, 0]]   # (B, 16)
     ab = b - a
-    ap = points[:, None] - a[:, :, None]                    # (B, 16, P, 2)
-    t = (ap * ab[:, :, None]).sum(-1) / (ab.pow(2).sum(-1, keepdim=True) + 1e-6)
-    t = t.clamp(0.0, 1.0)
-    dist = (ap - t[..., None] * ab[:, :, None]).norm(dim=-1)   # (B, 16, P)
-    z = za[..., None] + t * (zb - za)[..., None]
-    width = torch.as_tensor(width, dtype=dist.dtype, device=dist.device)
+    # Expanded dot products keep every intermediate at (B, P, 16) -- no (B, P, 16, 2) tensors --
+    # and the limb axis last, so the per-pixel argmins run over contiguous memory.
+    ab_t, a_t = ab.transpose(1, 2), a.transpose(1, 2)       # (B, 2, 16)
+    ap_ab = torch.bmm(points, ab_t) - (a * ab).sum(-1)[:, None]     # (B, P, 16)  (p - a) . ab
+    ab2 = ab.pow(2).sum(-1)[:, None]                        # (B, 1, 16)
+    t = (ap_ab / (ab2 + 1e-6)).clamp_(0.0, 1.0)
+    ap2 = points.pow(2).sum(-1, keepdim=True) - 2 * torch.bmm(points, a_t) + a.pow(2).sum(-1)[:, None]
+    dist2 = ap2.sub_(t * (2 * ap_ab - t * ab2))             # |p - (a + t ab)|^2
+    z = za[:, None] + t * (zb - za)[:, None]                # (B, P, 16)
+    width = torch.as_tensor(width, dtype=dist2.dtype, device=dist2.device)
     half = (width / 2).reshape(-1, 1, 1) if width.ndim else width / 2
-    covered = dist <= half
-    front = torch.where(covered, z, torch.full_like(z, float("inf"))).argmin(dim=1)  # (B, P)
-    labels = torch.where(covered.any(dim=1), front, torch.full_like(front, -1))
+    covered = dist2 <= half * half
+    front = z.masked_fill_(~covered, float("inf")).argmin(dim=-1)          # (B, P)
+    labels = torch.where(covered.any(dim=-1), front, torch.full_like(front, -1))
     if mask is not None:
-        nearest = dist.argmin(dim=1)
+        nearest = dist2.argmin(dim=-1)
         labels = torch.where((labels < 0) & (mask > 0.5), nearest, labels)
     return labels
 

@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,8 @@ import torch
 
 from streampose.refine import limbs
 from streampose.refine.dataset import RefineSamples, build_samples
-from streampose.refine.inputs import build_inputs, channels_for
+from streampose.refine.config import FitConfig, make_net
+from streampose.refine.inputs import build_inputs, part_labels
 from streampose.refine.model import RefinerNet
 
 
@@ -34,34 +35,33 @@ def cache_dir() -> Path:
     return Path(os.environ.get("STREAMPOSE_CACHE", Path.home() / ".cache" / "streampose")) / "refine"
 
 
-@dataclass
-class FitConfig:
-    modality: str = "rgb+seg"
-    backbone: str = "small"
-    patch_size: int = 32          # limb patch side; "whole" uses whole_size
-    whole_size: int = 128         # same pixel budget as 16 patches of 32 x 32
-    use_initial: bool = True
-    epochs: int = 8
-    batch_size: int = 32
-    lr: float = 1e-3
-    mask_dropout: float = 0.5     # train with and without a person mask
-    plateau_patience: int = 1     # epochs without 1 % training-loss improvement before lr / 10
-    seed: int = 0
+class LabelCache:
+    """Part-map labels of every sample, with and without its person mask, computed once.
 
-    @property
-    def input_size(self) -> int:
-        return self.whole_size if self.modality == "whole" else self.patch_size
+    The labels depend only on the sample (2D keypoints, initial depth, mask), so training computes
+    them once instead of every epoch (they cost more than the network's forward+backward).
+    ``(N, 16, S, S)`` int8 per variant.
+    """
 
+    def __init__(self, samples: RefineSamples, size: int, batch_size: int = 64):
+        self.variants: dict[bool, torch.Tensor] = {}
+        for with_mask in (True, False):
+            chunks = []
+            for start in range(0, len(samples), batch_size):
+                index = np.arange(start, min(start + batch_size, len(samples)))
+                masks = torch.from_numpy(samples.parts[index] >= 0).float() if with_mask else None
+                chunks.append(part_labels(torch.from_numpy(samples.kp2d[index]),
+                                          torch.from_numpy(samples.pose_init[index, :, 2]), masks,
+                                          size).to(torch.int8))
+            self.variants[with_mask] = torch.cat(chunks)
 
-def make_net(config: FitConfig) -> RefinerNet:
-    return RefinerNet(config.backbone, channels_for(config.modality),
-                      num_patches=1 if config.modality == "whole" else limbs.NUM_LIMBS,
-                      use_initial=config.use_initial)
+    def get(self, index: np.ndarray, with_mask: bool) -> torch.Tensor:
+        return self.variants[with_mask][torch.from_numpy(index)]
 
 
 def batch_tensors(samples: RefineSamples, index: np.ndarray, config: FitConfig,
                   lengths: torch.Tensor, gen: torch.Generator | None = None,
-                  use_mask: bool = True) -> tuple[torch.Tensor, ...]:
+                  use_mask: bool = True, cache: LabelCache | None = None) -> tuple[torch.Tensor, ...]:
     """Inputs and targets of a batch.
 
     Returns:
@@ -73,8 +73,9 @@ def batch_tensors(samples: RefineSamples, index: np.ndarray, config: FitConfig,
         masks = None
     init = torch.from_numpy(samples.pose_init[index])
     gt = torch.from_numpy(samples.pose_gt[index])
+    labels = None if cache is None else cache.get(index, masks is not None)
     patches = build_inputs(images, torch.from_numpy(samples.kp2d[index]), init[..., 2], masks,
-                           config.modality, config.input_size)
+                           config.modality, config.input_size, labels)
     u0 = limbs.limb_orientations(init, lengths)
     return patches, u0, limbs.residual_target(init, gt, lengths), init, gt
 
@@ -98,6 +99,7 @@ def fit(train: RefineSamples, config: FitConfig, *, max_steps: int | None = None
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=config.plateau_patience,
                                                          threshold=0.01)
+    cache = LabelCache(train, config.patch_size) if config.modality in ("seg", "rgb+seg") else None
     history = []
     steps_per_epoch = max(1, len(train) // config.batch_size)
     step = 0
@@ -108,7 +110,7 @@ def fit(train: RefineSamples, config: FitConfig, *, max_steps: int | None = None
         total = 0.0
         for b in range(steps_per_epoch):
             index = np.sort(order[b * config.batch_size:(b + 1) * config.batch_size])
-            patches, u0, target, _, _ = batch_tensors(train, index, config, lengths, gen)
+            patches, u0, target, _, _ = batch_tensors(train, index, config, lengths, gen, cache=cache)
             loss = orientation_loss(net(patches, u0), target)
             opt.zero_grad()
             loss.backward()
@@ -161,7 +163,7 @@ def save_refiner(path: Path, net: RefinerNet, config: FitConfig, lengths: torch.
 # command line
 
 
-def _lift_fn(train_clips, train_fps, kind: str, log):
+def _lift_fn(train_clips, train_fps, kind: str, log, save_to: Path | None = None):
     if kind in ("auto", "lifter"):
         try:
             from streampose.lifter import load_lifter
@@ -177,7 +179,11 @@ def _lift_fn(train_clips, train_fps, kind: str, log):
             log(f"initial poses: project lifter unavailable ({type(exc).__name__}: {exc}); "
                 "training the fallback single-frame MLP lifter on the training clips")
     from streampose.refine.baseline_lifter import as_lift_fn, train_mlp_lifter
-    return as_lift_fn(train_mlp_lifter(train_clips, train_fps, log=log)), "refine.baseline_lifter:mlp"
+    model = train_mlp_lifter(train_clips, train_fps, log=log)
+    if save_to is not None:
+        save_to.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), save_to)
+    return as_lift_fn(model), "refine.baseline_lifter:mlp"
 
 
 def _cmd_build(args) -> int:
@@ -187,7 +193,7 @@ def _cmd_build(args) -> int:
     clips = load_mocap("cmu")
     train_clips, val_clips = split_clips(clips)
     lift, lifter_name = _lift_fn([c.joints3d for c in train_clips], [c.fps for c in train_clips],
-                                 args.lifter, print)
+                                 args.lifter, print, save_to=out / "initial_lifter_mlp.pt")
     meta = {"lifter": lifter_name, "size": args.size, "stride": args.stride,
             "train_clips": [c.name for c in train_clips], "val_clips": [c.name for c in val_clips]}
     for split, split_clips_, cams, seed in (("val", val_clips, args.cameras, 1),
