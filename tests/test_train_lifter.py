@@ -125,3 +125,20 @@ def test_tiny_training_run_learns_resumes_and_evaluates(tmp_path):
     assert overall["frames"] == 90 and set(results["per_action"]) == {"walk"}
     assert 0 <= overall["p_mpjpe"] <= overall["mpjpe"] and np.isfinite(overall["root_error"])
     json.dumps(results)  # machine-readable
+
+
+def test_balanced_sampling_gives_each_dataset_an_equal_share():
+    small = _rendered(100)  # inputs 0..99
+    small.name = "cmu/a"
+    big = _rendered(900, offset=1000)  # inputs 1000..1899
+    big.name = "bandai/b"
+    sampler = WindowSampler([small, big], receptive_field=1, causal=False)
+
+    def share_of_small(balance):
+        batches = sampler.batches(64, np.random.default_rng(0), limit=100, flip=False, balance=balance)
+        x = np.concatenate([b[0][:, 0, 0, 0].numpy() for b in batches])
+        assert len(x) == 100 and len(np.unique(x)) == 100  # without replacement
+        return float((x < 1000).mean())
+
+    assert share_of_small(balance=False) < 0.2  # ~10 % uniformly
+    assert 0.35 < share_of_small(balance=True) < 0.65  # ~50 % balanced

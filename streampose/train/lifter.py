@@ -124,13 +124,26 @@ class WindowSampler:
         self.starts = np.concatenate(starts)
         self.poses = np.concatenate([c.poses for c in clips])
         self.roots = np.concatenate([c.roots for c in clips])
+        # Dataset of every target frame (clip names are "<dataset>/<clip>"), for balanced sampling.
+        self.datasets = np.concatenate([np.full(len(c.inputs), c.name.split("/")[0]) for c in clips])
 
     def __len__(self) -> int:
         return len(self.starts)
 
-    def batches(self, batch_size: int, rng: np.random.Generator, limit: int | None = None, flip: bool = True):
-        """Yield ``(x (B, R, 17, 2), pose (B, 1, 17, 3), root (B, 1, 1, 3))`` float32 tensors."""
-        order = rng.permutation(len(self))[:limit]
+    def batches(self, batch_size: int, rng: np.random.Generator, limit: int | None = None, flip: bool = True,
+                balance: bool = False):
+        """Yield ``(x (B, R, 17, 2), pose (B, 1, 17, 3), root (B, 1, 1, 3))`` float32 tensors.
+
+        ``balance``: every dataset gets the same share of the ``limit`` samples (a small dataset is
+        not drowned by a large one); otherwise frames are drawn uniformly.
+        """
+        names, counts = np.unique(self.datasets, return_counts=True)
+        if balance and len(names) > 1:
+            weight = 1.0 / counts[np.searchsorted(names, self.datasets)]
+            size = min(limit or len(self), len(self))
+            order = rng.choice(len(self), size=size, replace=False, p=weight / weight.sum())
+        else:
+            order = rng.permutation(len(self))[:limit]
         window = np.arange(self.receptive_field)
         perm = H36M17.flip_permutation
         for begin in range(0, len(order), batch_size):
@@ -182,6 +195,7 @@ class TrainConfig:
     threads: int = 1
     out: str = "models/lifter_cmu.pt"
     max_clips: int | None = None  # debugging: use only the first N training clips
+    balance_datasets: bool = True  # with several datasets, equal samples from each per epoch
     recalibrate_bn: int = 8192  # windows for the final BatchNorm re-estimate (0: keep running stats)
     extra: dict = field(default_factory=dict)
 
@@ -269,7 +283,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         sums = {"pose": 0.0, "traj": 0.0, "n": 0}
         bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{config.epochs}", unit="win",
                    disable=not progress, leave=False, file=sys.stderr)
-        for x, pose, root in sampler.batches(config.batch_size, rng, limit=total, flip=config.flip):
+        for x, pose, root in sampler.batches(config.batch_size, rng, limit=total, flip=config.flip,
+                                             balance=config.balance_datasets):
             loss_pose = mpjpe_loss(pose_model.forward_single(x), pose)
             loss = loss_pose
             if traj_model is not None:
@@ -323,6 +338,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         "held_out_clips": sorted(c.name for c in (held_clips or [])),
         "split": {"holdout_fraction": config.holdout_fraction, "seed": config.split_seed},
         "license": "; ".join(DATA_LICENCES[d] for d in config.data.split("+")),
+        "non_commercial": "bandai" in config.data.split("+"),
         "training": dataclasses.asdict(config),
         "train_seconds": round(history["train_seconds"], 1),
         "machine": f"{platform.machine()} {platform.processor() or ''} torch {torch.__version__}, "
