@@ -97,6 +97,7 @@ def main(argv=None) -> int:
                    help="evaluate only the first N held-out clips of each dataset (large sets)")
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--per-action", action="store_true", help="also print the per-action MPJPE")
+    p.add_argument("--test-time-flip", action="store_true", help="average with the mirrored input")
     a = p.parse_args(argv)
 
     from streampose.lifter import load_lifter
@@ -108,11 +109,12 @@ def main(argv=None) -> int:
     rendered = render_heldout(held, fps=a.fps, cameras=a.cameras, seed=a.seed)
     results = {}
     for model in a.model:
-        lifter = load_lifter(model, causal=False)
-        results[Path(model).stem] = evaluate(lifter, rendered)
-        results[Path(model).stem]["model"] = {"path": str(model), "receptive_field": lifter.receptive_field,
-                                              "causal": lifter.causal,
-                                              "training_data": lifter.metadata.get("training_data")}
+        lifter = load_lifter(model, causal=False, test_time_flip=a.test_time_flip)
+        key = Path(model).stem + ("+flip" if a.test_time_flip else "")
+        results[key] = evaluate(lifter, rendered)
+        results[key]["model"] = {"path": str(model), "receptive_field": lifter.receptive_field,
+                                 "causal": lifter.causal, "test_time_flip": a.test_time_flip,
+                                 "training_data": lifter.metadata.get("training_data")}
     print(format_table(results))
     if a.per_action:
         for name, res in results.items():
