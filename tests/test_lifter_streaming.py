@@ -174,3 +174,12 @@ def test_test_time_flip_is_mirror_equivariant_and_streams(tmp_path, causal):
     results = [r for x in kp2d for r in stream.push(x)] + stream.flush()
     np.testing.assert_allclose(np.stack([r.keypoints3d for r in results]), kp3d, rtol=1e-4, atol=3e-5)
     np.testing.assert_allclose(np.stack([r.root for r in results]), root, rtol=1e-4, atol=3e-5)
+
+
+def test_unusable_device_is_a_model_error(tmp_path):
+    from streampose.errors import ModelError
+    from streampose.lifter import load_lifter
+
+    _lifter(tmp_path, causal=False)
+    with pytest.raises(ModelError, match="device"):
+        load_lifter(str(tmp_path / "lifter_test.pt"), device="no_such_device")

@@ -97,11 +97,11 @@ class Lifter:
                  test_time_flip: bool = False):
         try:
             self.device = torch.device(device)
-        except RuntimeError as exc:
-            raise ModelError(f"bad device {device!r}: {exc}") from exc
-        self.pose_model: TemporalModel = weights.pose.eval().to(self.device)
-        self.trajectory_model: TemporalModel | None = (
-            None if weights.trajectory is None else weights.trajectory.eval().to(self.device))
+            self.pose_model: TemporalModel = weights.pose.eval().to(self.device)
+            self.trajectory_model: TemporalModel | None = (
+                None if weights.trajectory is None else weights.trajectory.eval().to(self.device))
+        except (RuntimeError, AssertionError) as exc:  # unknown device, or CUDA not available
+            raise ModelError(f"cannot use device {device!r} for the lifter: {exc}") from exc
         self.metadata: dict[str, Any] = weights.metadata
         self.input_layout: str = weights.input_layout
         self.description = description
