@@ -34,9 +34,10 @@ class IntegralOptions:
             (the heat map has no confident blob there, e.g. an occluded joint).
         cell_origin: where heat-map cell ``j`` sits in continuous crop coordinates, as
             ``(j + cell_origin) * stride``.  ``0.5`` is the geometric cell centre; ``0.0`` is
-            MediaPipe's convention (``x = col / 64``).  On real video the BlazePose heat maps agree with
-            the regressed landmarks only with ``0.0`` (``benchmarks/readout_jitter.py`` measures the
-            mean shift: about +2 crop px in x and y with ``0.5``), so the network was trained that way.
+            MediaPipe's convention (``x = col / 64``).  On the shared videos the heat-map expectation
+            is shifted from the regressed landmarks by at most 0.4 crop px on average with ``0.0`` but
+            by +1.5 to +2.4 px in both x and y with ``0.5`` (``benchmarks/readout_jitter.py``), so the
+            network was evidently trained with MediaPipe's grid.
     """
 
     activation: str = "sigmoid"
