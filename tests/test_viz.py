@@ -15,7 +15,7 @@ from streampose.skeleton import H36M17
 from streampose.types import Person, PoseFrame
 from streampose.viz import (
     CENTRE_COLOR, LEFT_COLOR, PANEL_BACKGROUND, RIGHT_COLOR, OverlayWriter, compose_side_by_side,
-    draw_people, draw_skeleton_2d, render_pose_frame, render_skeleton_3d,
+    draw_people, draw_skeleton_2d, render_pose_frame, render_skeleton_3d, rgb_to_yuv420p,
 )
 
 # A person facing the camera, right arm raised: metres, camera axes (x right, y down, z forward),
@@ -241,6 +241,26 @@ def test_overlay_writer_keeps_variable_frame_timestamps(tmp_path):
     np.testing.assert_allclose(decoded_times, np.array(times) - times[0], atol=1e-4)
     levels = [img.mean() for _, img in frames]
     np.testing.assert_allclose(levels, [20 + 30 * i for i in range(len(times))], atol=4)
+
+
+def test_rgb_to_yuv420p_matches_ffmpeg_and_colours_survive_encoding(tmp_path):
+    rng = np.random.default_rng(0)
+    image = cv2.resize(rng.integers(0, 255, (15, 20, 3), dtype=np.uint8), (200, 150), interpolation=cv2.INTER_CUBIC)
+    ours = rgb_to_yuv420p(image)
+    ffmpeg = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p").to_ndarray()
+    assert ours.shape == ffmpeg.shape == (225, 200)
+    assert np.abs(ours[:150].astype(int) - ffmpeg[:150]).max() <= 1  # luma
+    assert np.abs(ours[150:].astype(int) - ffmpeg[150:]).max() <= 4  # chroma (2x2 mean vs FFmpeg's filter)
+    with pytest.raises(ValueError, match="even"):
+        rgb_to_yuv420p(np.zeros((3, 4, 3), np.uint8))
+
+    blocks = np.zeros((64, 192, 3), np.uint8)
+    blocks[:, :64], blocks[:, 64:128], blocks[:, 128:] = LEFT_COLOR, RIGHT_COLOR, CENTRE_COLOR
+    with OverlayWriter(tmp_path / "colours.mp4", fps=30) as writer:
+        writer.write(blocks, 0.0)
+    (_, decoded), = _decode(tmp_path / "colours.mp4")[0]
+    for x, colour in ((32, LEFT_COLOR), (96, RIGHT_COLOR), (160, CENTRE_COLOR)):
+        assert np.abs(decoded[32, x].astype(int) - np.asarray(colour)).max() <= 8
 
 
 def test_overlay_writer_pads_odd_sizes_and_appends_the_3d_panel(tmp_path):

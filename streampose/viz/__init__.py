@@ -730,10 +730,9 @@ class OverlayWriter:
             azimuth = self.azimuth_deg + self.azimuth_speed_deg * (time - self._first_time)
             image_rgb = render_pose_frame(image_rgb, pose_frame, view3d=self.view3d, azimuth_deg=azimuth,
                                           elevation_deg=self.elevation_deg)
-        image_rgb = _pad_even(image_rgb)
         import av
 
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image_rgb), format="rgb24")
+        frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(_pad_even(image_rgb)), format="yuv420p")
         frame.pts = pts
         frame.time_base = self.TIME_BASE
         try:
@@ -789,6 +788,10 @@ class OverlayWriter:
         stream.codec_context.time_base = self.TIME_BASE
         if self._codec == "libx264":
             stream.codec_context.options = {"crf": str(self._crf), "preset": self._preset}
+        # Tag what rgb_to_yuv420p produces (BT.601, limited range) so players do not guess BT.709.
+        context = stream.codec_context
+        context.colorspace = context.color_primaries = context.color_trc = _AVCOL_SMPTE170M
+        context.color_range = _AVCOL_RANGE_MPEG
         self._stream = stream
 
 
@@ -805,6 +808,41 @@ def _close_quietly(container) -> None:
         container.close()
     except Exception:
         pass
+
+
+# FFmpeg enum values (libavutil/pixfmt.h): BT.601 (SMPTE 170M) matrix/primaries/transfer, limited range.
+_AVCOL_SMPTE170M = 6
+_AVCOL_RANGE_MPEG = 1
+# Full-range luma/chroma (what OpenCV's GRAY / YCrCb conversions give) -> limited "video" range.
+_Y_TO_LIMITED = np.clip(np.round(16 + np.arange(256) * 219 / 255), 0, 255).astype(np.uint8)
+_C_TO_LIMITED = np.clip(np.round(128 + (np.arange(256) - 128) * 224 / 255), 0, 255).astype(np.uint8)
+
+
+def rgb_to_yuv420p(image: np.ndarray) -> np.ndarray:
+    """RGB -> planar YUV 4:2:0 (BT.601, limited range), the layout ``VideoFrame(format="yuv420p")`` takes.
+
+    Matches FFmpeg's own rgb24 -> yuv420p conversion to within 1 (luma) / 3 (chroma) levels at about
+    a third of its cost (13 ms vs 37 ms at 2232x1920 here), which is most of the overlay writer's
+    per-frame time.  Chroma is the mean of each 2x2 block, so thin coloured lines do not alias.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB with even ``H`` and ``W``.
+
+    Returns:
+        ``(H * 3 // 2, W)`` uint8: the Y plane, then U and V at ``(H/2, W/2)`` each.
+    """
+    height, width = image.shape[:2]
+    if height % 2 or width % 2:
+        raise ValueError(f"yuv420p needs even sizes, got {width}x{height}")
+    image = np.ascontiguousarray(image)
+    out = np.empty((height * 3 // 2, width), np.uint8)
+    cv2.LUT(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), _Y_TO_LIMITED, dst=out[:height])
+    half = cv2.resize(image, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+    ycrcb = cv2.LUT(cv2.cvtColor(half, cv2.COLOR_RGB2YCrCb), _C_TO_LIMITED)
+    chroma = out[height:].reshape(2, -1)
+    chroma[0] = ycrcb[..., 2].reshape(-1)  # U = Cb
+    chroma[1] = ycrcb[..., 1].reshape(-1)  # V = Cr
+    return out
 
 
 def _pad_even(image: np.ndarray) -> np.ndarray:
