@@ -263,6 +263,8 @@ def run_demo(
     rotate_deg_per_s: float = 30.0,
     pipeline=None,
     pace_files: bool = True,
+    lifter: str = "default",
+    max_people: int = 1,
 ) -> int:
     """Run the live demo and return a process exit code.
 
@@ -278,6 +280,8 @@ def run_demo(
             ``PoseFrame`` with ``.image`` (default: ``streampose.pipeline.Pipeline`` with the causal
             lifter and ``keep_images=True``).
         pace_files: play a video file no faster than real time, like a camera.
+        lifter: lifter model name or weights path for the default pipeline (causal variant).
+        max_people: people tracked at once by the default pipeline.
 
     Returns:
         0 on success (incl. the user quitting), 2 when the source cannot be opened (no camera, bad
@@ -304,7 +308,8 @@ def run_demo(
             try:
                 # Short queues: a live view wants the newest frame, not a backlog.
                 pipeline = Pipeline(PipelineConfig(device=device, causal=True, realtime=live, keep_images=True,
-                                                   max_frames=max_frames, queue_size=2))
+                                                   max_frames=max_frames, queue_size=2, lifter=lifter,
+                                                   max_people=max_people))
             except ImportError as exc:
                 raise StreamposeError(f"the pose pipeline is not available in this install ({exc})") from exc
         # The pipeline accepts any iterable of Frames, so the demo keeps the reader: a camera's capture
@@ -356,10 +361,13 @@ def webcam_main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--window", dest="headless", action="store_false", help="always try a window")
     parser.add_argument("--save", default=None, help="write composed frames to a video file or PNG folder")
     parser.add_argument("--rotate", type=float, default=30.0, help="3D view orbit speed, degrees per second")
+    parser.add_argument("--lifter", default="default", metavar="NAME|PATH",
+                        help="lifter model name or weights file (the causal variant is used)")
+    parser.add_argument("--max-people", type=int, default=1, help="people to track at once")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     source: int | str = int(args.source) if args.source.isdigit() else args.source
     return run_demo(source, device=args.device, max_frames=args.max_frames, headless=args.headless,
-                    save=args.save, rotate_deg_per_s=args.rotate)
+                    save=args.save, rotate_deg_per_s=args.rotate, lifter=args.lifter, max_people=args.max_people)
