@@ -116,7 +116,7 @@ def test_a_few_steps_lower_the_training_loss(tiny_samples, modality):
 
 def test_public_api_round_trip_and_errors(tiny_samples, tmp_path: Path):
     config = FitConfig(modality="rgb+seg", patch_size=16, epochs=1, batch_size=8)
-    net, lengths, _ = fit(tiny_samples, config, max_steps=2, log=lambda _: None)
+    net, lengths, _ = fit(tiny_samples, config, max_steps=4, log=lambda _: None)
     path = tmp_path / "refiner_test.pt"
     save_refiner(path, net, config, lengths, {})
     refiner = load_refiner(path)
@@ -132,6 +132,15 @@ def test_public_api_round_trip_and_errors(tiny_samples, tmp_path: Path):
     # same numbers as the training-side prediction path
     expected = predict(net, tiny_samples.subset(np.arange(n)), config, lengths, use_mask=True)
     np.testing.assert_allclose(batch, expected, atol=1e-4)
+    # a 2x larger frame is resampled to the training resolution: nearly the same correction
+    refiner.config.render_size = 64
+    big = images[0].repeat(2, axis=0).repeat(2, axis=1)
+    big_mask = masks[0].repeat(2, axis=0).repeat(2, axis=1)
+    small_out = refiner.refine(images[0], kp2d[0], kp3d[0], masks[0])
+    big_out = refiner.refine(big, kp2d[0] * 2 + 0.5, kp3d[0], big_mask)
+    correction = np.abs(small_out - (kp3d[0] - kp3d[0, :1])).max()
+    assert correction > 1e-3
+    assert np.abs(big_out - small_out).max() < 0.3 * correction
     with pytest.raises(InputError):
         refiner.refine(images[0][..., :2], kp2d[0], kp3d[0])
     with pytest.raises(InputError):

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from streampose.errors import InputError, ModelError
-from streampose.refine import limbs
-from streampose.refine.inputs import build_inputs
+from streampose.refine import crops, limbs
+from streampose.refine.inputs import build_inputs, person_boxes
 from streampose.refine.config import FitConfig, make_net
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -88,24 +89,54 @@ class Refiner:
         if not (np.isfinite(kp2d[..., :2]).all() and np.isfinite(kp3d).all()):
             raise InputError("refiner: keypoints contain NaN or inf")
 
-        out = np.empty((b, 17, 3), dtype=np.float32)
-        groups: dict[tuple, list[int]] = {}
-        for i, (frame, mask) in enumerate(zip(frames, mask_list)):
-            groups.setdefault((frame.shape, mask is None), []).append(i)
-        for (_, no_mask), index in groups.items():
-            image_t = torch.from_numpy(np.stack([frames[i] for i in index])).to(self.device)
-            image_t = image_t.permute(0, 3, 1, 2).float() / 255
-            mask_t = None if no_mask else torch.from_numpy(
-                np.stack([mask_list[i] for i in index]).astype(np.float32)).to(self.device)
-            initial = torch.from_numpy(kp3d[index]).to(self.device)
-            initial = initial - initial[:, :1]
-            patches = build_inputs(image_t, torch.from_numpy(kp2d[index]).to(self.device),
-                                   initial[..., 2], mask_t, self.config.modality,
-                                   self.config.input_size)
-            u0 = limbs.limb_orientations(initial, self.limb_lengths)
-            refined = limbs.apply_residual(initial, self.net(patches, u0), self.limb_lengths)
-            out[index] = refined.cpu().numpy()
-        return out
+        # Only the region the crops can touch is used (the union of the limb boxes and the person
+        # square), area-resampled so the person square is as large as in the training renders:
+        # the network sees the resolution it was trained at, and a 1080p frame costs no more than
+        # a small one.
+        patches = []
+        for frame, mask, kp, pose in zip(frames, mask_list, kp2d, kp3d):
+            (x0, y0, x1, y1), side = self._region(kp, frame.shape)
+            scale = min(1.0, self.config.render_size / side)
+            image_t = torch.from_numpy(np.ascontiguousarray(frame[y0:y1, x0:x1])).to(self.device)
+            image_t = image_t.permute(2, 0, 1)[None].float() / 255
+            mask_t = None if mask is None else torch.from_numpy(
+                np.asarray(mask[y0:y1, x0:x1], dtype=np.float32))[None, None].to(self.device)
+            if scale < 1.0:
+                size = (max(1, round((y1 - y0) * scale)), max(1, round((x1 - x0) * scale)))
+                image_t = F.interpolate(image_t, size=size, mode="area")
+                mask_t = None if mask_t is None else F.interpolate(mask_t, size=size, mode="area")
+                # pixel centres: x_local = (x - x0 + 0.5) * s - 0.5 with the exact per-axis factor
+                factor = np.array([size[1] / (x1 - x0), size[0] / (y1 - y0)], np.float32)
+            else:
+                factor = np.ones(2, np.float32)
+            local = (kp[None, :, :2] - np.array([x0, y0], np.float32) + 0.5) * factor - 0.5
+            depth = torch.from_numpy(pose[None, :, 2] - pose[None, :1, 2]).to(self.device)
+            patches.append(build_inputs(image_t, torch.from_numpy(local).to(self.device), depth,
+                                        None if mask_t is None else mask_t[:, 0],
+                                        self.config.modality, self.config.input_size))
+        initial = torch.from_numpy(kp3d).to(self.device)
+        initial = initial - initial[:, :1]
+        u0 = limbs.limb_orientations(initial, self.limb_lengths)
+        refined = limbs.apply_residual(initial, self.net(torch.cat(patches), u0), self.limb_lengths)
+        return refined.cpu().numpy()
+
+    def _region(self, kp2d: np.ndarray, shape: tuple[int, ...]
+                ) -> tuple[tuple[int, int, int, int], float]:
+        """``((x0, y0, x1, y1), person_side)``: integer image region holding every sample of this
+        person's crops, and the side of the person square in pixels."""
+        kp = torch.from_numpy(kp2d[None, :, :2])
+        person = person_boxes(kp)
+        boxes = crops.limb_boxes(kp, crops.reference_min_size(person[:, 2]))[0]      # (16, 4)
+        square = torch.cat([person[0, :2], person[0, 2:], person[0, 2:]])[None]
+        boxes = torch.cat([boxes, square])
+        low = (boxes[:, :2] - boxes[:, 2:] / 2).min(0).values.floor().int() - 2
+        high = (boxes[:, :2] + boxes[:, 2:] / 2).max(0).values.ceil().int() + 3
+        h, w = shape[:2]
+        x0, y0 = max(int(low[0]), 0), max(int(low[1]), 0)
+        x1, y1 = min(int(high[0]), w), min(int(high[1]), h)
+        if x1 <= x0 or y1 <= y0:           # person entirely outside the frame: an empty-but-valid crop
+            x0, y0, x1, y1 = 0, 0, min(w, 1), min(h, 1)
+        return (x0, y0, x1, y1), float(person[0, 2])
 
     def refine(self, image: np.ndarray, kp2d: np.ndarray, kp3d: np.ndarray,
                mask: np.ndarray | None = None) -> np.ndarray:

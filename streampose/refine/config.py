@@ -21,6 +21,7 @@ class FitConfig:
     mask_dropout: float = 0.5     # train with and without a person mask
     plateau_patience: int = 1     # epochs without 1 % training-loss improvement before lr / 10
     seed: int = 0
+    render_size: int = 128        # person-square side of the training renders (pixels)
 
     @property
     def input_size(self) -> int:
