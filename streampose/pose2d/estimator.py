@@ -275,7 +275,9 @@ class PoseEstimator2D:
         next_rois = rois_from_alignment_points(image_xy[:, ALIGNMENT_LANDMARKS[0]], image_xy[:, ALIGNMENT_LANDMARKS[1]])
         keep = (out.presence >= self.min_presence) & roi_inside_image(next_rois, image_size)
         masks = None
-        if self.want_mask and out.segmentation is not None:
+        if self.want_mask:
+            if out.segmentation is None:
+                raise ModelError("want_mask=True needs the landmark model's segmentation output")
             masks = paste_crops(torch.sigmoid(out.segmentation.float()), rois, image_size)[:, 0]
 
         landmarks33 = torch.cat([image_xy[:, :NUM_LANDMARKS], z[:, :NUM_LANDMARKS, None],
