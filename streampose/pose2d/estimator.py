@@ -37,7 +37,12 @@ LANDMARK_INPUT_SIZE = 256
 NUM_LANDMARKS = 33  # BlazePose's 33 pose landmarks; 33/34 are the ROI alignment points, 35-38 unused
 NUM_MODEL_LANDMARKS = 39
 ALIGNMENT_LANDMARKS = (33, 34)
-MIN_PRESENCE = 0.5
+# MediaPipe keeps a track down to a pose flag of 0.5.  We keep it only from 0.9: on the shared videos
+# every correct track scores >= 0.99, while a weak first detection (sports2d: a small backlit person,
+# score 0.52) locked onto a 90-degree-rotated "lying" pose that the landmark model rated 0.5-0.83
+# for ~80 frames.  Measured: sports2d wrong frames 38 -> 0 (upright frames 145 -> 144), intel
+# frames with a person 299 -> 295 of 400, pose2sim unchanged (100/100).
+MIN_PRESENCE = 0.9
 # Two tracks whose landmark boxes overlap this much have converged onto one person.
 DUPLICATE_IOU = 0.5
 # With several people and no explicit detect_every, look for newcomers this often (frames).
