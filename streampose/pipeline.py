@@ -490,7 +490,51 @@ class Pipeline:
             if self._reader.info.fps:
                 self._fps = float(self._reader.info.fps)
             return self._reader_frames(self._reader)
-        return self._iterable_frames(source)
+        frames = self._iterable_frames(source)
+        return self._newest_first(frames) if self.config.realtime else frames
+
+    def _newest_first(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """Live sources we do not decode ourselves (a user's camera iterator): pull them in a thread
+        into a bounded buffer that drops its oldest frame when full, so a slow model never makes
+        the camera wait and latency stays bounded.  Drops are counted in ``stats.dropped``."""
+        buffer: deque = deque()
+        ready = threading.Condition()
+        finished: list[BaseException | None] = []
+
+        def pull() -> None:
+            error = None
+            try:
+                for frame in frames:
+                    with ready:
+                        if len(buffer) >= self.config.queue_size:
+                            buffer.popleft()
+                            self.stats.dropped += 1
+                        buffer.append(frame)
+                        ready.notify()
+                    if self._stop.is_set():
+                        return
+            except BaseException as exc:  # noqa: BLE001 -- handed to the consumer below
+                error = exc
+            with ready:
+                finished.append(error)
+                ready.notify()
+
+        puller = threading.Thread(target=pull, name="streampose-source", daemon=True)
+        puller.start()
+        self._threads.append(puller)
+        while True:
+            with ready:
+                while not buffer and not finished:
+                    ready.wait(_POLL_S)
+                    if self._stop.is_set():
+                        return
+                if buffer:
+                    frame = buffer.popleft()
+                elif finished[0] is not None:
+                    raise finished[0]
+                else:
+                    return
+            yield frame
 
     def _reader_frames(self, reader) -> Iterator[Frame]:
         try:

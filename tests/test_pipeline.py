@@ -161,3 +161,21 @@ def test_repeated_timestamps_restart_the_track_instead_of_failing():
     assert len(out) == 10
     assert out[4].people[0].id != out[5].people[0].id
     assert all(f.people[0].keypoints3d is not None for f in out)
+
+
+def test_realtime_mode_drops_oldest_frames_of_a_fast_source_and_counts_them():
+    def camera():  # a camera that never waits: 200 frames as fast as they can be made
+        yield from frames(200)
+
+    pipe = make_pipeline(realtime=True, causal=True, queue_size=2, pose2d=FakePose2D(delay=0.01))
+    out = list(pipe.run(camera()))
+    assert pipe.stats.dropped > 0
+    assert len(out) + pipe.stats.dropped == 200
+    indices = [f.index for f in out]
+    assert indices == sorted(indices) and indices[-1] == 199  # the newest frame always gets through
+
+
+def test_offline_mode_never_drops():
+    pipe = make_pipeline(pose2d=FakePose2D(delay=0.002), queue_size=2)
+    out = list(pipe.run(frames(60)))
+    assert len(out) == 60 and pipe.stats.dropped == 0
