@@ -26,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _metrics import jitter_2d, jitter_3d_mm  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 MEDIAPIPE_VERSION = "0.10.21"
@@ -97,22 +100,6 @@ def streampose_worker(video: str, out: str, mode: str, max_frames: int | None) -
 
 
 # ------------------------------------------------------------------ metrics
-
-
-def jitter_2d(keypoints2d: np.ndarray) -> float:
-    """Mean |x[t+1] - 2x[t] + x[t-1]| over joints and frames, divided by the person's height."""
-    xy = keypoints2d[..., :2]
-    height = np.nanmax(xy[..., 1], axis=1) - np.nanmin(xy[..., 1], axis=1)  # (T,)
-    second = np.linalg.norm(xy[2:] - 2 * xy[1:-1] + xy[:-2], axis=-1)  # (T-2, J)
-    normalised = second / np.maximum(height[1:-1, None], 1.0)
-    return float(np.nanmean(normalised))
-
-
-def jitter_3d_mm(keypoints3d: np.ndarray) -> float:
-    """Mean |second difference| of root-relative joints, millimetres per frame^2."""
-    rel = keypoints3d - keypoints3d[:, :1]
-    second = np.linalg.norm(rel[2:] - 2 * rel[1:-1] + rel[:-2], axis=-1)
-    return float(np.nanmean(second) * 1000.0)
 
 
 def summarise(latencies: np.ndarray, kp2d: np.ndarray, kp3d: np.ndarray, rss: float) -> dict:
