@@ -159,8 +159,9 @@ def test_inputs_for_every_modality_have_the_documented_shapes(tiny_samples):
     kp = torch.from_numpy(tiny_samples.kp2d[:2])
     depth = torch.from_numpy(tiny_samples.pose_init[:2, :, 2])
     shapes = {m: tuple(build_inputs(images, kp, depth, None, m, 16).shape)
-              for m in ("rgb", "seg", "rgb+seg", "whole")}
+              for m in ("rgb", "seg", "rgb+seg", "whole", "none")}
     assert shapes == {"rgb": (2, 16, 3, 16, 16), "seg": (2, 16, 3, 16, 16),
-                      "rgb+seg": (2, 16, 6, 16, 16), "whole": (2, 1, 3, 16, 16)}
+                      "rgb+seg": (2, 16, 6, 16, 16), "whole": (2, 1, 3, 16, 16),
+                      "none": (2, 1, 3, 16, 16)}
     with pytest.raises(ValueError):
         build_inputs(images, kp, depth, None, "depth", 16)

@@ -25,10 +25,12 @@ class FitConfig:
 
     @property
     def input_size(self) -> int:
+        if self.modality == "none":
+            return 8
         return self.whole_size if self.modality == "whole" else self.patch_size
 
 
 def make_net(config: FitConfig) -> RefinerNet:
     return RefinerNet(config.backbone, channels_for(config.modality),
-                      num_patches=1 if config.modality == "whole" else limbs.NUM_LIMBS,
+                      num_patches=1 if config.modality in ("whole", "none") else limbs.NUM_LIMBS,
                       use_initial=config.use_initial)

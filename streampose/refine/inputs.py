@@ -7,7 +7,9 @@ part-map sticks are ``0.04 * P`` wide, so a person 300 px tall in a 1080p frame 
 128 px training render give the same patches.
 
 Modalities (paper Tables 2-3): ``"rgb"``, ``"seg"``, ``"rgb+seg"`` (16 limb patches of 3/3/6
-channels) and ``"whole"`` (the uncropped person square, one 3-channel "patch").
+channels) and ``"whole"`` (the uncropped person square, one 3-channel "patch").  ``"none"`` is our
+control without any image: one blank patch, so the head sees only the initial pose -- what a
+learned pose prior alone gains, to be subtracted from the image modalities' gains.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import torch
 
 from streampose.refine import crops, segmap
 
-MODALITIES = ("rgb", "seg", "rgb+seg", "whole")
+MODALITIES = ("rgb", "seg", "rgb+seg", "whole", "none")
 PERSON_MARGIN = 1.25
 STICK_WIDTH = 0.04          # fraction of the person size
 # Plain fixed normalisation of [0, 1] inputs; there are no pretrained weights whose statistics matter.
@@ -93,6 +95,8 @@ def build_inputs(images: torch.Tensor, kp2d: torch.Tensor, depth: torch.Tensor,
     """
     channels_for(modality)
     kp2d = kp2d[..., :2].to(torch.float32)
+    if modality == "none":
+        return torch.zeros(kp2d.shape[0], 1, 3, size, size, device=images.device)
     if modality == "whole":
         person = person_boxes(kp2d)
         box = torch.cat([person[:, :2], person[:, 2:], person[:, 2:]], dim=-1)[:, None]  # (B,1,4)
