@@ -13,7 +13,7 @@ from streampose.pose2d.detection import (
 )
 from streampose.pose2d.readout import IntegralOptions, integral_readout, soft_argmax_2d
 from streampose.pose2d.roi import (
-    apply_affine, crop_from_image_matrices, crop_rois, crop_rois_uint8, image_from_crop_matrices, paste_crops,
+    _crop_rois_region, apply_affine, crop_from_image_matrices, crop_rois, crop_rois_uint8, image_from_crop_matrices, paste_crops,
     roi_inside_image, rois_from_alignment_points,
 )
 
@@ -158,9 +158,13 @@ def test_uint8_region_crop_matches_full_frame_crop():
     # inside, rotated; overlapping the top-left corner (edge replication); and one off the frame
     rois = torch.tensor([[160.0, 120.0, 80.0, 0.4], [10.0, 15.0, 90.0, -0.9], [400.0, 300.0, 50.0, 0.0]])
     expected = crop_rois(full, rois, 64)
-    got = crop_rois_uint8(frame, rois, 64)
+    got = crop_rois_uint8(frame, rois, 64)  # CPU: OpenCV warp on uint8, rounded to uint8
     assert got.shape == (3, 3, 64, 64)
-    assert torch.allclose(got, expected, atol=1e-5)
+    assert torch.allclose(got, expected, atol=0.6 / 255)
+    assert (got - expected).abs().mean() < 0.3 / 255  # rounding only, not a shifted sample grid
+    # The region path (used on GPUs) is checked on CPU tensors here: float warp, no rounding.
+    region = _crop_rois_region(frame, rois, 64, "border")
+    assert torch.allclose(region, expected, atol=1e-5)
 
 
 def test_roi_inside_image():

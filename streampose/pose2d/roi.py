@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 
+import cv2
+import numpy as np
 import torch
 from kornia.geometry.transform import warp_affine
 
@@ -165,24 +167,56 @@ def roi_inside_image(rois: torch.Tensor, image_size: tuple[int, int], min_fracti
 
 def crop_rois_uint8(image: torch.Tensor, rois: torch.Tensor, crop_size: int = 256,
                     padding_mode: str = "border") -> torch.Tensor:
-    """Like :func:`crop_rois` for one ``(H, W, 3)`` uint8 frame, converting only the pixels the ROIs
-    cover to float.
+    """Like :func:`crop_rois` for one ``(H, W, 3)`` uint8 frame, converting only the crops to float.
 
-    Converting a whole full-HD frame to float costs more than the crops themselves; the ROIs usually
-    cover a fraction of it.  The sub-image keeps a 2-pixel margin so bilinear sampling at its edge sees
-    real neighbours, and it reaches the image border wherever an ROI does, so edge replication is
-    the same as on the full frame.
+    Converting a whole full-HD frame to float costs more than the crops themselves.  On CPU each ROI
+    is warped straight from the uint8 frame with OpenCV (what MediaPipe's CPU graph does too); the
+    result differs from the float warp by uint8 rounding (<= 0.5/255 measured) and OpenCV's 1/32-px
+    fixed-point sample positions.  On other devices the pixels the ROIs cover are cut out, converted,
+    and warped with kornia (:func:`_crop_rois_region`).
 
     Args:
         image: ``(H, W, C)`` uint8 on the target device.
         rois: ``(P, 4)`` ``[cx, cy, size, rotation]``.
+        padding_mode: ``"border"`` (replicate the edge) or ``"zeros"``.
 
     Returns:
-        ``(P, C, crop_size, crop_size)`` float in [0, 1].
+        ``(P, C, crop_size, crop_size)`` float in [0, 1]; on CPU a view of an NHWC buffer
+        (``torch.channels_last`` strides), which channels-last convolutions read without a copy.
     """
-    height, width = image.shape[:2]
     if rois.shape[0] == 0:
         return torch.zeros((0, image.shape[2], crop_size, crop_size), device=image.device)
+    if image.device.type == "cpu":
+        return _crop_rois_opencv(image, rois, crop_size, padding_mode)
+    return _crop_rois_region(image, rois, crop_size, padding_mode)
+
+
+_OPENCV_BORDER = {"border": cv2.BORDER_REPLICATE, "zeros": cv2.BORDER_CONSTANT}
+
+
+def _crop_rois_opencv(image: torch.Tensor, rois: torch.Tensor, crop_size: int, padding_mode: str) -> torch.Tensor:
+    """CPU crop: ``cv2.warpAffine`` on uint8 per ROI, then one float conversion of ``(P, S, S, C)``."""
+    if padding_mode not in _OPENCV_BORDER:
+        raise ValueError(f"padding_mode must be one of {sorted(_OPENCV_BORDER)}, got {padding_mode!r}")
+    frame = image.numpy()
+    # Crop -> image matrices: with WARP_INVERSE_MAP OpenCV samples dst(u) = src(M u), pixel centres at
+    # integers in both, exactly our convention.
+    matrices = crop_from_image_matrices(rois.double(), crop_size).numpy()
+    crops = np.empty((rois.shape[0], crop_size, crop_size, frame.shape[2]), dtype=np.uint8)
+    for p in range(rois.shape[0]):
+        cv2.warpAffine(frame, matrices[p], (crop_size, crop_size), dst=crops[p],
+                       flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=_OPENCV_BORDER[padding_mode])
+    return torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def _crop_rois_region(image: torch.Tensor, rois: torch.Tensor, crop_size: int, padding_mode: str) -> torch.Tensor:
+    """GPU crop: the region the ROIs cover -> float -> one batched kornia warp.
+
+    The sub-image keeps a 2-pixel margin so bilinear sampling at its edge sees real neighbours, and it
+    reaches the image border wherever an ROI does, so edge replication is the same as on the full
+    frame.
+    """
+    height, width = image.shape[:2]
     corners = roi_corners(rois.float()).reshape(-1, 2)
     lo = torch.floor(corners.amin(dim=0)).long() - 2
     hi = torch.ceil(corners.amax(dim=0)).long() + 3
