@@ -67,30 +67,39 @@ def soft_argmax_2d(heatmaps: torch.Tensor, centres: torch.Tensor | None = None, 
         raise ValueError(f"unknown activation {activation!r}; use 'softmax' or 'sigmoid'")
     n, k, h, w = heatmaps.shape
     logits = heatmaps.float()
-    xs = torch.arange(w, device=logits.device, dtype=logits.dtype)
-    ys = torch.arange(h, device=logits.device, dtype=logits.dtype)
     if window is not None:
         if centres is None:
             raise ValueError("a window needs centres")
+        # Gather only the window's cells: normalising all 64x64 cells of 39 maps to use 49 of them
+        # cost ~1.2 ms per crop on CPU, more than the rest of the readout and projection together.
         half = window // 2
-        cell = torch.round(centres.float())  # the cell holding each centre
-        inside_x = (xs.view(1, 1, w) - cell[..., 0:1]).abs() <= half  # (N, K, W)
-        inside_y = (ys.view(1, 1, h) - cell[..., 1:2]).abs() <= half  # (N, K, H)
-        inside = inside_y[..., :, None] & inside_x[..., None, :]  # (N, K, H, W)
+        side = 2 * half + 1
+        offsets = torch.arange(-half, half + 1, device=logits.device)
+        # The cell holding each centre; non-finite or far-off centres land off the map (empty window).
+        far = float(side + 1)
+        cell = torch.nan_to_num(torch.round(centres.float()), nan=-far).clamp(-far, max(h, w) + far).long()
+        cols = cell[..., 0:1] + offsets  # (N, K, window)
+        rows = cell[..., 1:2] + offsets
+        flat_inside = (((rows >= 0) & (rows < h))[..., :, None] & ((cols >= 0) & (cols < w))[..., None, :]).reshape(n, k, -1)
+        index = (rows.clamp(0, h - 1)[..., :, None] * w + cols.clamp(0, w - 1)[..., None, :]).reshape(n, k, -1)
+        flat = torch.gather(logits.reshape(n, k, h * w), 2, index)  # (N, K, window^2)
+        xs = cols[..., None, :].expand(n, k, side, side).reshape(n, k, -1).to(logits.dtype)
+        ys = rows[..., :, None].expand(n, k, side, side).reshape(n, k, -1).to(logits.dtype)
     else:
-        inside = torch.ones_like(logits, dtype=torch.bool)
-    flat_inside = inside.reshape(n, k, h * w)
-    flat = logits.reshape(n, k, h * w)
+        flat_inside = torch.ones((n, k, h * w), dtype=torch.bool, device=logits.device)
+        flat = logits.reshape(n, k, h * w)
+        xs = torch.arange(w, device=logits.device, dtype=logits.dtype).repeat(h).expand(n, k, -1)
+        ys = torch.arange(h, device=logits.device, dtype=logits.dtype).repeat_interleave(w).expand(n, k, -1)
+    sigmoid = torch.sigmoid(flat) * flat_inside
     if activation == "softmax":
         weights = torch.softmax(flat.masked_fill(~flat_inside, float("-inf")), dim=-1)
     else:
-        weights = torch.sigmoid(flat) * flat_inside
-        weights = weights / weights.sum(-1, keepdim=True).clamp(min=1e-12)
+        weights = sigmoid / sigmoid.sum(-1, keepdim=True).clamp(min=1e-12)
     # A window entirely off the map gives NaN softmax rows; they are caught by the empty check below.
-    weights = torch.nan_to_num(weights, nan=0.0).reshape(n, k, h, w)
-    x = (weights.sum(dim=2) * xs).sum(-1)
-    y = (weights.sum(dim=3) * ys).sum(-1)
-    peak = (torch.sigmoid(flat) * flat_inside).amax(dim=-1)
+    weights = torch.nan_to_num(weights, nan=0.0)
+    x = (weights * xs).sum(-1)
+    y = (weights * ys).sum(-1)
+    peak = sigmoid.amax(dim=-1)
     empty = ~flat_inside.any(-1)
     peak = peak.masked_fill(empty, 0.0)
     return torch.stack([x, y], dim=-1), peak
