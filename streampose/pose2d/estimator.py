@@ -209,7 +209,7 @@ class PoseEstimator2D:
         # Stay uint8 on the device: only the detector needs the whole frame as float.
         frame_u8 = torch.from_numpy(np.ascontiguousarray(image)).to(self.device, non_blocking=True)
         if self._should_detect():
-            self._add_detections(_image_tensor(frame_u8, self.device))
+            self._add_detections(frame_u8)
         self.last_outputs = self.last_rois = None
         if not self._tracks:
             return []
@@ -229,11 +229,12 @@ class PoseEstimator2D:
             return self._frames_since_detection >= self.detect_every
         return len(self._tracks) < self.max_people and self._frames_since_detection >= MULTI_PERSON_DETECT_INTERVAL
 
-    def _add_detections(self, tensor: torch.Tensor) -> None:
-        """Run the detector; re-anchor tracked people it finds and start tracks for newcomers."""
+    def _add_detections(self, frame_u8: torch.Tensor) -> None:
+        """Run the detector on an ``(H, W, 3)`` uint8 frame; re-anchor tracked people it finds and start
+        tracks for newcomers."""
         self._frames_since_detection = 0
         self.stats["detector_runs"] += 1
-        detections = self.detector.detect(tensor)[0]
+        detections = self.detector.detect_frame(frame_u8)
         if not detections:
             return
         kps = torch.from_numpy(np.stack([d.keypoints for d in detections])).to(self.device, torch.float32)
