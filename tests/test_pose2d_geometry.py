@@ -236,3 +236,19 @@ def test_integral_readout_in_crop_pixels():
     assert mp[0, 0].tolist() == pytest.approx([20.3 * 4 - 0.5, 33.7 * 4 - 0.5], abs=0.15)
     with pytest.raises(ValueError):
         soft_argmax_2d(logits, activation="relu")
+
+
+def test_padded_frame_rows_are_viewed_not_copied():
+    from streampose.pose2d.estimator import _frame_view
+
+    rng = np.random.default_rng(3)
+    padded = rng.integers(0, 256, (60, 90 * 3 + 12), dtype=np.uint8)  # rows padded like PyAV's
+    frame = padded[:, :270].reshape(60, 90, 3)
+    view = _frame_view(frame)
+    assert view.data_ptr() == frame.ctypes.data and view.stride() == (282, 3, 1)
+    rois = torch.tensor([[45.0, 30.0, 40.0, 0.3]])
+    dense = torch.from_numpy(np.ascontiguousarray(frame))
+    assert torch.equal(crop_rois_uint8(view, rois, 32), crop_rois_uint8(dense, rois, 32))
+    assert torch.equal(letterbox_frame_uint8(view)[0], letterbox_frame_uint8(dense)[0])
+    flipped = _frame_view(frame[::-1])  # negative strides cannot be viewed: copied
+    assert torch.equal(flipped, torch.from_numpy(np.ascontiguousarray(frame[::-1])))
