@@ -1,40 +1,49 @@
-"""Speed of the 2D stage: detector and landmark model (batch 1 and batched), and the tracked step.
+"""Speed of the 2D stage on CPU at 1 and 2 torch threads, against the TFLite reference runtime.
 
-All timings are medians of round-robin interleaved runs in one process (other load on the machine
-hits every variant alike), on CPU for each of ``--threads`` torch thread counts; CUDA rows are added
-when a GPU is present.  Rows:
+Rows (per thread count, all interleaved round-robin in one process -- every round runs every row at
+every thread count, so load from other processes hits all of them alike):
 
-* ``detector_model`` / ``landmark_model``: the converted networks alone, batch 1 (per-frame latency)
-  and batch ``B`` (throughput, reported per image).
-* ``detector_step``: :class:`PoseDetector.detect` on a real frame -- letterbox, network, decode, NMS.
 * ``tracked_step_<readout>``: :meth:`PoseEstimator2D.process` on real video frames while tracking
-  (no detector run): upload, ROI crop, landmark model, readout, projection, ``Person2D`` assembly.
-* ``reference_tflite_*``: the original ``.tflite`` files in the TFLite runtime (XNNPACK), via engineer
-  B's ``benchmarks/pose2d_models.py`` helper, when ``ai_edge_litert`` is installed, interleaved with
-  ours.
-* ``integral_readout_only``: the soft-argmax readout alone on a (1, 39, 64, 64) heat map.
+  (no detector run): ROI crop from the uint8 frame, landmark model, readout, projection back to
+  image pixels, ``Person2D`` assembly.  This is the per-frame cost of live mode.
+* ``detector_step``: :meth:`PoseDetector.detect_frame` on a real frame -- uint8 letterbox, network,
+  decode, NMS (runs only when nobody is tracked).
+* ``landmark_model`` / ``landmark_model_no_heatmap`` / ``detector_model``: the converted networks
+  alone, batch 1, fed channels-last input as the estimator feeds them.
+* ``reference_tflite_landmark`` / ``reference_tflite_detector``: the original ``.tflite`` files in
+  ``ai-edge-litert`` (XNNPACK, same thread count) -- the peer figure for the model rows; MediaPipe's
+  own CPU pipeline runs these same two models.
+* ``integral_readout_only``: the windowed soft-argmax readout on one crop's heat maps.
 
-Usage: ``python benchmarks/pose2d.py [--threads 1 2] [--rounds 5]``; writes
-``benchmarks/results/pose2d.json``.
+``OMP_WAIT_POLICY=PASSIVE`` is set before torch loads (unless already set), as the CLI does: with
+the default spinning policy a 2-thread torch on an oversubscribed 2-core machine runs many times
+slower.
+
+Usage: ``python benchmarks/pose2d.py [--threads 1 2] [--rounds 6] [--iters 3]``; writes
+``benchmarks/results/pose2d.json`` and prints a table.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import platform
-import statistics
-import sys
-import time
-from pathlib import Path
+import os
 
-import av
-import numpy as np
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must precede the torch import (libgomp reads it once)
 
-from streampose.pose2d.detection import PoseDetector
-from streampose.pose2d.estimator import PoseEstimator2D, _image_tensor
-from streampose.pose2d.readout import integral_readout
-from streampose.pose2d.weights import ensure_blazepose_models, load_detector, load_landmark_model
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import av  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from streampose.pose2d.detection import PoseDetector  # noqa: E402
+from streampose.pose2d.estimator import PoseEstimator2D  # noqa: E402
+from streampose.pose2d.readout import integral_readout  # noqa: E402
+from streampose.pose2d.weights import ensure_blazepose_models, load_detector, load_landmark_model  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pose2d.json"
 SHARED_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / "pose2sim_balance_cam01.mp4"
@@ -50,36 +59,36 @@ def video_frames(path: Path, count: int) -> list[np.ndarray]:
     frames = []
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
-            frames.append(frame.to_ndarray(format="rgb24"))
+            frames.append(frame.to_ndarray(format="rgb24"))  # row-padded, as the reader delivers them
             if len(frames) >= count:
                 break
     return frames
 
 
-def measure(runners: dict[str, object], rounds: int, iters: int) -> dict[str, dict[str, float]]:
-    """Median / p10 milliseconds per call of each runner, interleaved round-robin."""
-    for run in runners.values():
-        run()
-        run()
-    samples: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            for _ in range(iters):
-                start = time.perf_counter()
-                run()
-                samples[name].append((time.perf_counter() - start) * 1e3)
-    return {name: {"median_ms": round(statistics.median(v), 2), "p10_ms": round(float(np.percentile(v, 10)), 2),
-                   "n": len(v)} for name, v in samples.items()}
-
-
-def model_runner(model: torch.nn.Module, batch: int, size: int, device: torch.device):
-    x = torch.rand(batch, 3, size, size, device=device)
+def model_runner(model: torch.nn.Module, size: int):
+    # The estimator's crops and letterbox are NHWC buffers viewed as NCHW (channels-last strides).
+    x = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
 
     def run():
         with torch.inference_mode():
             model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+    return run
+
+
+def reference_runner(model_path: Path, threads: int):
+    """The ``.tflite`` model in ai-edge-litert with XNNPACK and ``threads`` threads."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    x = np.random.default_rng(0).uniform(0, 1, detail["shape"]).astype(np.float32)
+
+    def run():
+        interpreter.set_tensor(detail["index"], x)
+        interpreter.invoke()
+        for out in interpreter.get_output_details():
+            interpreter.get_tensor(out["index"])
     return run
 
 
@@ -98,98 +107,105 @@ def tracked_runner(estimator: PoseEstimator2D, frames: list[np.ndarray]):
     return run
 
 
-def rows_for_device(device: torch.device, frames: list[np.ndarray], batch: int, rounds: int, iters: int,
-                    tracking: bool, extra: dict[str, object] | None = None) -> dict[str, dict[str, float]]:
-    detector = load_detector(device)
-    landmarks = load_landmark_model(device, with_heatmap=True)
-    landmarks_no_heatmap = load_landmark_model(device, with_heatmap=False)
+def build_runners(frames: list[np.ndarray], tracking: bool, threads: int, with_reference: bool) -> dict[str, object]:
+    detector = load_detector("cpu")
+    landmarks = load_landmark_model("cpu", with_heatmap=True)
+    landmarks_no_heatmap = load_landmark_model("cpu", with_heatmap=False)
     pose_detector = PoseDetector(detector)
-    frame_tensor = _image_tensor(frames[0], device)
-
-    def detect_step():
-        pose_detector.detect(frame_tensor)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    heatmaps = torch.randn(1, 39, 64, 64, device=device)
-    regressed = torch.rand(1, 39, 2, device=device) * 255
-
-    def readout_only():
-        integral_readout(heatmaps, regressed)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    runners = {
-        "detector_model_b1": model_runner(detector, 1, 224, device),
-        f"detector_model_b{batch}": model_runner(detector, batch, 224, device),
-        "landmark_model_b1": model_runner(landmarks, 1, 256, device),
-        "landmark_model_b1_no_heatmap": model_runner(landmarks_no_heatmap, 1, 256, device),
-        "integral_readout_only": readout_only,
-        f"landmark_model_b{batch}": model_runner(landmarks, batch, 256, device),
-        "detector_step": detect_step,
+    frame = torch.from_numpy(frames[0])
+    heatmaps = torch.randn(1, 39, 64, 64)
+    regressed = torch.rand(1, 39, 2) * 255
+    runners: dict[str, object] = {
+        "detector_model": model_runner(detector, 224),
+        "landmark_model": model_runner(landmarks, 256),
+        "landmark_model_no_heatmap": model_runner(landmarks_no_heatmap, 256),
+        "integral_readout_only": lambda: integral_readout(heatmaps, regressed),
+        "detector_step": lambda: pose_detector.detect_frame(frame),
     }
     if tracking:
         runners["tracked_step_integral"] = tracked_runner(
-            PoseEstimator2D(device, readout="integral", detector_model=detector, landmark_model=landmarks), frames)
+            PoseEstimator2D("cpu", readout="integral", detector_model=detector, landmark_model=landmarks), frames)
         runners["tracked_step_regression"] = tracked_runner(
-            PoseEstimator2D(device, readout="regression", detector_model=detector, landmark_model=landmarks_no_heatmap),
+            PoseEstimator2D("cpu", readout="regression", detector_model=detector, landmark_model=landmarks_no_heatmap),
             frames)
-    runners.update(extra or {})
-    rows = measure(runners, rounds, iters)
-    for name in (f"detector_model_b{batch}", f"landmark_model_b{batch}"):
-        rows[name]["per_image_ms"] = round(rows[name]["median_ms"] / batch, 2)
-    return rows
+    if with_reference:
+        files = ensure_blazepose_models()
+        runners["reference_tflite_detector"] = reference_runner(files.detector_tflite, threads)
+        runners["reference_tflite_landmark"] = reference_runner(files.landmark_tflite, threads)
+    return runners
+
+
+def measure(runners_by_threads: dict[int, dict[str, object]], rounds: int, iters: int) -> dict[int, dict[str, dict]]:
+    """Median / p10 ms per call of each runner at each thread count, interleaved across both."""
+    samples = {t: {name: [] for name in runners} for t, runners in runners_by_threads.items()}
+    for threads, runners in runners_by_threads.items():  # warm-up: oneDNN primitives, XNNPACK packing
+        torch.set_num_threads(threads)
+        for run in runners.values():
+            for _ in range(2):
+                run()
+    for _ in range(rounds):
+        for threads, runners in runners_by_threads.items():
+            torch.set_num_threads(threads)
+            for name, run in runners.items():
+                for _ in range(iters):
+                    start = time.perf_counter()
+                    run()
+                    samples[threads][name].append((time.perf_counter() - start) * 1e3)
+    return {t: {name: {"median_ms": round(statistics.median(v), 2), "p10_ms": round(float(np.percentile(v, 10)), 2),
+                       "n": len(v)} for name, v in rows.items()} for t, rows in samples.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    files = ensure_blazepose_models()
+    ensure_blazepose_models()
     tracking = SHARED_VIDEO.is_file()
     frames = video_frames(SHARED_VIDEO, 30) if tracking else synthetic_frames(2)
     try:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from pose2d_models import reference_runner  # engineer B's TFLite-runtime runner
+        import ai_edge_litert.interpreter  # noqa: F401
+        with_reference = True
     except ImportError as exc:
-        reference_runner = None
+        with_reference = False
         print(f"TFLite reference not measured: {exc}")
-    results: dict = {"benchmark": "pose2d", "batch": args.batch, "torch": torch.__version__,
-                     "machine": platform.machine(), "video": SHARED_VIDEO.name if tracking else None,
-                     "frame_size": list(frames[0].shape[:2][::-1]),
-                     "note": "medians of round-robin interleaved runs (reference TFLite included) on a shared, "
-                             "loaded CPU; compare ratios within one thread count"}
-    for threads in args.threads:
-        torch.set_num_threads(threads)
-        extra = {}
-        if reference_runner is not None:
-            extra = {"reference_tflite_detector_b1": reference_runner(files.detector_tflite, threads),
-                     "reference_tflite_landmark_b1": reference_runner(files.landmark_tflite, threads)}
-        rows = rows_for_device(torch.device("cpu"), frames, args.batch, args.rounds, args.iters, tracking, extra)
-        if extra:
-            for ours, ref in (("detector_model_b1", "reference_tflite_detector_b1"),
-                              ("landmark_model_b1", "reference_tflite_landmark_b1"),
-                              ("landmark_model_b1_no_heatmap", "reference_tflite_landmark_b1")):
+    load_before = os.getloadavg()
+    runners = {t: build_runners(frames, tracking, t, with_reference) for t in args.threads}
+    rows_by_threads = measure(runners, args.rounds, args.iters)
+    results: dict = {
+        "benchmark": "pose2d", "torch": torch.__version__, "machine": platform.machine(), "cpu_count": os.cpu_count(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "video": SHARED_VIDEO.name if tracking else None,
+        "frame_size_wh": [frames[0].shape[1], frames[0].shape[0]], "rounds": args.rounds, "iters": args.iters,
+        "load_average_before": [round(v, 2) for v in load_before],
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
+        "note": "medians of round-robin runs interleaved across rows and thread counts, reference TFLite included, "
+                "on a shared CPU; compare ratios measured in this run",
+    }
+    for threads, rows in rows_by_threads.items():
+        if with_reference:
+            for ours, ref in (("detector_model", "reference_tflite_detector"),
+                              ("landmark_model", "reference_tflite_landmark"),
+                              ("landmark_model_no_heatmap", "reference_tflite_landmark")):
                 rows[ours]["ratio_vs_reference"] = round(rows[ours]["median_ms"] / rows[ref]["median_ms"], 2)
-        results[f"cpu_{threads}t"] = rows
-    if torch.cuda.is_available():
-        results["cuda"] = rows_for_device(torch.device("cuda"), frames, args.batch, args.rounds * 4, args.iters, tracking)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-
-    for key in [k for k in results if k.startswith("cpu_") or k == "cuda"]:
-        print(f"\n{key}")
-        print(f"{'row':34s} {'median ms':>10s} {'p10 ms':>8s} {'per img':>8s} {'vs ref':>7s}")
-        for name, row in results[key].items():
-            print(f"{name:34s} {row['median_ms']:10.1f} {row['p10_ms']:8.1f} {row.get('per_image_ms', float('nan')):8.1f} "
-                  f"{row.get('ratio_vs_reference', float('nan')):7.2f}")
         if tracking:
-            fps = 1000 / results[key]["tracked_step_integral"]["median_ms"]
-            print(f"tracked step ({results['frame_size'][0]}x{results['frame_size'][1]} frames, integral): {fps:.1f} fps")
+            rows["tracked_step_integral"]["fps"] = round(1000 / rows["tracked_step_integral"]["median_ms"], 1)
+        results[f"cpu_{threads}t"] = rows
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+    names = list(next(iter(rows_by_threads.values())))
+    header = "".join(f"{f'{t}t median':>11s} {'p10':>6s} {'x ref':>6s}" for t in rows_by_threads)
+    print(f"{results['video']} {results['frame_size_wh'][0]}x{results['frame_size_wh'][1]}, load "
+          f"{load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}, OMP_WAIT_POLICY={results['omp_wait_policy']}")
+    print(f"{'row (ms)':28s}{header}")
+    for name in names:
+        line = f"{name:28s}"
+        for rows in rows_by_threads.values():
+            row = rows[name]
+            line += f"{row['median_ms']:11.1f} {row['p10_ms']:6.1f} {row.get('ratio_vs_reference', float('nan')):6.2f}"
+        print(line)
     print(f"wrote {args.out}")
     return 0
 
