@@ -45,6 +45,7 @@ class Refiner:
     Attributes:
         config: the training configuration (modality, backbone, patch size ...).
         limb_lengths: ``(16,)`` metres, the orientation normalisation of its training set.
+        description: short label for logs and output headers.
     """
 
     def __init__(self, net: torch.nn.Module, config: FitConfig, limb_lengths: torch.Tensor,
@@ -53,6 +54,7 @@ class Refiner:
         self.net = net.to(self.device).eval()
         self.config = config
         self.limb_lengths = limb_lengths.to(self.device)
+        self.description = f"patch-refiner/{config.backbone}/{config.modality}/{config.input_size}px"
 
     @torch.no_grad()
     def refine_batch(self, images: np.ndarray | list[np.ndarray], kp2d: np.ndarray, kp3d: np.ndarray,

@@ -245,6 +245,30 @@ def evaluate(net: RefinerNet, val: RefineSamples, config: FitConfig, lengths: to
     return out
 
 
+def _cmd_eval(args) -> int:
+    """Re-evaluate a saved refiner, plus the image-shuffled diagnostic."""
+    from streampose.refine.api import load_refiner
+    torch.set_num_threads(args.threads)
+    refiner = load_refiner(args.model)
+    val = RefineSamples.load(Path(args.data).expanduser() / "val.npz")
+    result = evaluate(refiner.net, val, refiner.config, refiner.limb_lengths)
+    if refiner.config.modality != "none":
+        # Same keypoints and initial poses, images (and masks) of other samples: what is left of
+        # the gain is what the network gets from the initial pose alone.
+        perm = np.random.default_rng(0).permutation(len(val))
+        shuffled = RefineSamples(images=val.images[perm], parts=val.parts[perm], kp2d=val.kp2d,
+                                 kp2d_true=val.kp2d_true, pose_gt=val.pose_gt,
+                                 pose_init=val.pose_init, clip=val.clip)
+        result["refined_shuffled_images"] = pose_metrics(
+            predict(refiner.net, shuffled, refiner.config, refiner.limb_lengths), val.pose_gt)
+    out = {k: {m: v[m] for m in ("mpjpe_mm", "p_mpjpe_mm")} if isinstance(v, dict) else v
+           for k, v in result.items()}
+    print(json.dumps(out, indent=1))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m streampose.refine.train")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -266,8 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--limit", type=int, default=0)
     f.add_argument("--out", required=True)
     f.add_argument("--threads", type=int, default=1)
+    e = sub.add_parser("eval")
+    e.add_argument("--data", default=str(cache_dir() / "v1"))
+    e.add_argument("--model", required=True)
+    e.add_argument("--out", default="")
+    e.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    return {"build": _cmd_build, "fit": _cmd_fit}[args.cmd](args)
+    return {"build": _cmd_build, "fit": _cmd_fit, "eval": _cmd_eval}[args.cmd](args)
 
 
 if __name__ == "__main__":
