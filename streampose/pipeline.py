@@ -57,6 +57,9 @@ class PipelineConfig:
         queue_size: capacity of each inter-stage queue.
         max_frames: stop after this many frames.
         threads: torch CPU threads (``None`` leaves torch's default).
+        smooth_2d: feed the lifter the smoothed 2D keypoints instead of the raw ones.  Off by
+            default: on the shared videos it added 1-2 frames of 3D lag, and offline it did not
+            lower 3D jitter (README, Smoothing).  The reported 2D is smoothed either way.
     """
 
     device: str = "auto"
@@ -72,6 +75,7 @@ class PipelineConfig:
     queue_size: int = 8
     max_frames: int | None = None
     threads: int | None = None
+    smooth_2d: bool = False
 
 
 @dataclass
@@ -230,6 +234,7 @@ class Pipeline:
         self.lifter = lifter
         self.refiner = refiner
 
+        self._smooth_2d = bool(cfg.smooth_2d)
         self.stats = PipelineStats()
         self._source_info: VideoInfo | None = None
         self._reset_stream_state()
@@ -323,10 +328,13 @@ class Pipeline:
                 track = self._new_track()
             track.bbox = np.asarray(person2d.bbox, dtype=np.float32)
             track.last_time = frame.time
-            keypoints2d = np.asarray(person2d.keypoints2d, dtype=np.float32).copy()
+            raw2d = np.asarray(person2d.keypoints2d, dtype=np.float32)
+            keypoints2d = raw2d.copy()  # reported 2D: smoothed (causally) like the 3D
             size = max(float(person2d.bbox[3] - person2d.bbox[1]), 1.0)
-            keypoints2d[:, :2] = track.smoother_2d.push(frame.time, keypoints2d[:, :2], keypoints2d[:, 2], size)
-            lifter_input = keypoints2d
+            keypoints2d[:, :2] = track.smoother_2d.push(frame.time, raw2d[:, :2], raw2d[:, 2], size)
+            # The lifter sees raw 2D by default: its temporal convolutions smooth on their own, and a
+            # causal 2D filter in front of it only added lag (measured, README: Smoothing).
+            lifter_input = keypoints2d if self._smooth_2d else raw2d
             if getattr(self.lifter, "input_layout", "h36m17") == "coco17":
                 # VideoPose3D's COCO checkpoints: feed the BlazePose landmarks in COCO order.
                 lifter_input = _coco_keypoints(person2d)
