@@ -142,3 +142,27 @@ def test_balanced_sampling_gives_each_dataset_an_equal_share():
 
     assert share_of_small(balance=False) < 0.2  # ~10 % uniformly
     assert 0.35 < share_of_small(balance=True) < 0.65  # ~50 % balanced
+
+
+def test_render_clip_rejects_cameras_that_do_not_see_the_subject(monkeypatch):
+    # A camera turned away from the subject puts every joint behind it (depth < 0), which projects
+    # to nonsense pixels; the renderer must draw another camera.
+    from streampose.camera import VirtualCamera
+
+    original = VirtualCamera.sample.__func__
+    calls = []
+
+    def sample(cls, rng, **kwargs):
+        camera = original(cls, rng, **kwargs)
+        calls.append(camera)
+        if len(calls) == 1:
+            turn = np.diag([-1.0, 1.0, -1.0])  # 180 degrees about the camera's vertical axis
+            return VirtualCamera(camera.intrinsics, turn @ camera.rotation, turn @ camera.translation)
+        return camera
+
+    monkeypatch.setattr(VirtualCamera, "sample", classmethod(sample))
+    rendered = render_clip(synthetic_clip("a"), np.random.default_rng(0), noise=None)
+    assert len(calls) == 2
+    assert (rendered.roots[:, 2] > 0.5).all()
+    w, h = rendered.image_size
+    assert (rendered.pixels >= -0.25 * np.array([w, h])).all()

@@ -77,10 +77,13 @@ def render_clip(clip, rng: np.random.Generator, fps: float | None = None, noise=
     if fps is not None:
         clip = resample(clip, fps)
     world = clip.joints3d.astype(np.float64)
-    camera = VirtualCamera.sample(rng, subject=world)
-    cam = world_to_camera(world, camera)
-    pixels = project_to_2d(cam, camera.intrinsics)
-    size = (camera.intrinsics.width, camera.intrinsics.height)
+    for _ in range(_CAMERA_ATTEMPTS):
+        camera = VirtualCamera.sample(rng, subject=world)
+        cam = world_to_camera(world, camera)
+        pixels = project_to_2d(cam, camera.intrinsics)
+        size = (camera.intrinsics.width, camera.intrinsics.height)
+        if _plausible_view(cam, pixels, size):
+            break
     if noise is not None:
         pixels, _confidence = noise.apply(pixels, rng, fps=clip.fps)
     inputs = normalize_screen_coordinates(np.asarray(pixels, dtype=np.float64), *size)
@@ -88,6 +91,21 @@ def render_clip(clip, rng: np.random.Generator, fps: float | None = None, noise=
                         inputs=inputs.astype(np.float32), poses=(cam - cam[:, :1]).astype(np.float32),
                         roots=cam[:, 0].astype(np.float32), pixels=pixels.astype(np.float32),
                         image_size=size)
+
+
+# A sampled camera must see the whole clip from in front: a clip that walks past (or through) the
+# camera projects joints at depth ~0 to millions of pixels, which no detector would ever report.
+_CAMERA_ATTEMPTS = 20
+_MIN_DEPTH = 0.5  # metres
+_MAX_OUTSIDE = 0.25  # keypoints may leave the image by at most this fraction of its size
+
+
+def _plausible_view(cam: np.ndarray, pixels: np.ndarray, size: tuple[int, int]) -> bool:
+    """``cam (T, J, 3)`` metres and ``pixels (T, J, 2)``: every joint in front and near the image."""
+    w, h = size
+    low = -_MAX_OUTSIDE * np.array([w, h])
+    high = (1 + _MAX_OUTSIDE) * np.array([w, h])
+    return bool((cam[..., 2] > _MIN_DEPTH).all() and (pixels >= low).all() and (pixels <= high).all())
 
 
 def default_noise():
