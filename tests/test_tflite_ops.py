@@ -386,6 +386,35 @@ def test_hand_built_graph_matches_numpy_with_batch(fold_pads):
     np.testing.assert_allclose(torch_to_nhwc(cat), ref_cat, atol=1e-4)
 
 
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN in this torch build")
+def test_prepacked_cpu_convolutions_match_plain_conv2d():
+    graph, w, bias, const = _tiny_graph()
+    module = TFLiteModule(convert_graph(graph)).eval()
+    conv = next(n for n in module.nodes if n.op == "CONV")
+    x = nhwc_to_torch(RNG.normal(size=(2, 6, 6, 2)).astype(np.float32) * 4)  # reaches the RELU6 clamp
+    plain_module = TFLiteModule(convert_graph(graph)).eval()
+    for node in plain_module.nodes:
+        node._prepack = False
+    with torch.inference_mode():
+        plain = plain_module(x)
+    with torch.enable_grad():  # autograd on: F.conv2d (the oneDNN ops have no backward)
+        module(x)
+    assert conv._packed_weight is None
+    with torch.inference_mode():
+        packed = module(x)
+        assert conv._packed_weight is not None  # the oneDNN path really ran
+        for ours, ref in zip(packed, plain):
+            torch.testing.assert_close(ours, ref, rtol=0, atol=1e-5)
+        # another batch size and a channels-last input and kernel re-plan the packed kernel
+        module.use_channels_last(True)
+        again = module(x[:1].contiguous(memory_format=torch.channels_last))
+        for ours, ref in zip(again, plain):
+            torch.testing.assert_close(ours, ref[:1], rtol=0, atol=1e-5)
+        # float64 (as in the rounding test) falls back to F.conv2d
+        double = module.double()(x.double())
+        torch.testing.assert_close(double[1].float(), plain[1], rtol=0, atol=1e-4)
+
+
 def test_pruning_and_round_trip_through_dict():
     graph, w, bias, const = _tiny_graph()
     converted = ConvertedGraph.from_dict(convert_graph(graph).to_dict())
