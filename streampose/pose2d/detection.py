@@ -110,13 +110,30 @@ def letterbox_frame_uint8(frame: torch.Tensor, size: int = DETECTOR_INPUT_SIZE) 
     box = Letterbox.fit(width, height, size)
     new_w = max(1, round(width * box.scale))
     new_h = max(1, round(height * box.scale))
-    shrunk = cv2.resize(frame.numpy(), (new_w, new_h), interpolation=cv2.INTER_AREA)
+    shrunk = _area_resize(frame.numpy(), new_w, new_h)
     left = (size - new_w) // 2
     top = (size - new_h) // 2
     inputs = torch.zeros((1, size, size, 3))
     inputs[0, top:top + new_h, left:left + new_w] = torch.from_numpy(shrunk).float().mul_(2.0 / 255.0).sub_(1.0)
     # NHWC buffer viewed as NCHW: channels-last strides, which the convolutions accept without a copy.
     return inputs.permute(0, 3, 1, 2), Letterbox(new_w / width, float(left), float(top), size)
+
+
+def _area_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``cv2.resize(INTER_AREA)`` via an exact integer box shrink first where the frame allows one.
+
+    OpenCV's area filter has a fast path for integer ratios only; 1080x1920 -> 126x224 (ratio 8.57)
+    took 4.4 ms, a 4x integer shrink then the remaining 2.14x takes 2.5 ms.  The first factor is the
+    largest integer dividing both sides that leaves at least twice the target size, so the second
+    stage still averages (>= 2x2 pixels per output pixel) rather than interpolates.
+    """
+    rows, cols = image.shape[:2]
+    factor = min(rows // (2 * height), cols // (2 * width))
+    while factor > 1 and (rows % factor or cols % factor):
+        factor -= 1
+    if factor > 1:
+        image = cv2.resize(image, (cols // factor, rows // factor), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
 def decode_detections(raw_boxes: torch.Tensor, raw_scores: torch.Tensor, anchors: torch.Tensor,
