@@ -410,6 +410,10 @@ def test_prepacked_cpu_convolutions_match_plain_conv2d():
         again = module(x[:1].contiguous(memory_format=torch.channels_last))
         for ours, ref in zip(again, plain):
             torch.testing.assert_close(ours, ref[:1], rtol=0, atol=1e-5)
+        # TorchScript tracing records the public F.conv2d graph, not the private oneDNN ops
+        traced = torch.jit.trace(module, x, check_trace=False)
+        for ours, ref in zip(traced(x), plain):
+            torch.testing.assert_close(ours, ref, rtol=0, atol=1e-5)
         # float64 (as in the rounding test) falls back to F.conv2d
         double = module.double()(x.double())
         torch.testing.assert_close(double[1].float(), plain[1], rtol=0, atol=1e-4)
