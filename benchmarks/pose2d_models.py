@@ -59,8 +59,18 @@ def reference_runner(model_path: Path, threads: int):
     return run
 
 
-def torch_runner(model: torch.nn.Module, size: int, inference_mode: bool = True, channels_last: bool = False, frozen: bool = False):
+def plain_conv2d(model: torch.nn.Module) -> torch.nn.Module:
+    """Switch off the prepacked oneDNN convolutions (every conv through ``F.conv2d``), for comparison."""
+    for node in model.net.nodes:
+        node._prepack = False
+    return model
+
+
+def torch_runner(model: torch.nn.Module, size: int, inference_mode: bool = True, channels_last: bool = False,
+                 frozen: bool = False, channels_last_input: bool = False):
     x = torch.rand(1, 3, size, size)
+    if channels_last_input:  # what the estimator's crops / letterbox give (NHWC buffers viewed as NCHW)
+        x = x.contiguous(memory_format=torch.channels_last)
     if channels_last:
         model.net.use_channels_last(True)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -100,6 +110,8 @@ def landmark_variants(graph: ConvertedGraph) -> dict[str, object]:
         "pruned_no_seg_channels_last": torch_runner(build(), 256, channels_last=True),
         "pruned_no_seg_no_heatmap": torch_runner(build(with_heatmap=False), 256),
         "pruned_no_seg_jit_frozen": torch_runner(build(), 256, frozen=True),
+        "pruned_no_seg_cl_input_plain_conv2d": torch_runner(plain_conv2d(build()), 256, channels_last_input=True),
+        "pruned_no_seg_cl_input": torch_runner(build(), 256, channels_last_input=True),
     }
 
 
@@ -109,6 +121,8 @@ def detector_variants(graph: ConvertedGraph) -> dict[str, object]:
         "default": torch_runner(BlazePoseDetector(graph).eval(), 224),
         "channels_last": torch_runner(BlazePoseDetector(graph).eval(), 224, channels_last=True),
         "jit_frozen": torch_runner(BlazePoseDetector(graph).eval(), 224, frozen=True),
+        "cl_input_plain_conv2d": torch_runner(plain_conv2d(BlazePoseDetector(graph).eval()), 224, channels_last_input=True),
+        "cl_input": torch_runner(BlazePoseDetector(graph).eval(), 224, channels_last_input=True),
     }
 
 
@@ -141,8 +155,8 @@ def main() -> None:
     for threads in args.threads:
         torch.set_num_threads(threads)
         for model_name, tflite_path, graph_path, variants, default in [
-            ("landmark", files.landmark_tflite, files.landmark_converted, landmark_variants, "pruned_no_seg"),
-            ("detector", files.detector_tflite, files.detector_converted, detector_variants, "default"),
+            ("landmark", files.landmark_tflite, files.landmark_converted, landmark_variants, "pruned_no_seg_cl_input"),
+            ("detector", files.detector_tflite, files.detector_converted, detector_variants, "cl_input"),
         ]:
             runners = {f"ours_{k}": v for k, v in variants(_load_graph(graph_path)).items()}
             try:
@@ -181,7 +195,7 @@ def main() -> None:
             p10_ratio = entry["p10_ratio_vs_reference"] or float("nan")
             mark = " *" if name == data["default_variant"] else ""
             print(f"{model_name:20s} {name + mark:38s} {entry['median_ms']:10.2f} {entry['p10_ms']:8.2f} {ratio:7.2f} {p10_ratio:9.2f}")
-    print(f"(* = what load_detector / load_landmark_model give by default; load avg {os.getloadavg()[0]:.1f})  -> {RESULTS}")
+    print(f"(* = what the estimator runs: default models, channels-last input; load avg {os.getloadavg()[0]:.1f})  -> {RESULTS}")
 
 
 if __name__ == "__main__":
