@@ -29,11 +29,11 @@ RESULTS = Path(__file__).resolve().parent / "results" / "refiner_video.json"
 DEFAULT_VIDEOS = ("pose2sim_balance_cam01.mp4", "sports2d_walk_jump.mp4")
 
 
-def _lifter(log):
+def _lifter(name: str, log):
     try:
         from streampose.lifter import load_lifter
-        lifter = load_lifter("default")
-        return (lambda kp, size: lifter.lift_sequence(kp, image_size=size)[0]), "streampose.lifter:default"
+        lifter = load_lifter(name)
+        return (lambda kp, size: lifter.lift_sequence(kp, image_size=size)[0]), f"streampose.lifter:{name}"
     except Exception as exc:  # noqa: BLE001 -- no trained project lifter yet
         log(f"project lifter unavailable ({type(exc).__name__}); using the refiner's fallback MLP lifter")
     from streampose.refine.baseline_lifter import MlpLifter, as_lift_fn, train_mlp_lifter
@@ -113,13 +113,14 @@ def main() -> None:
     parser.add_argument("videos", nargs="*")
     parser.add_argument("--refiner", default="default")
     parser.add_argument("--max-frames", type=int, default=120)
+    parser.add_argument("--lifter", default="default", help="streampose.lifter weights name")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     videos = [Path(v) for v in args.videos] or [SHARED / name for name in DEFAULT_VIDEOS]
     refiner = load_refiner(args.refiner)
-    lift, lifter_name = _lifter(print)
+    lift, lifter_name = _lifter(args.lifter, print)
     rows = [run_video(v, refiner, lift, args.max_frames, print) for v in videos]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -163,16 +163,17 @@ def save_refiner(path: Path, net: RefinerNet, config: FitConfig, lengths: torch.
 # command line
 
 
-def _lift_fn(train_clips, train_fps, kind: str, log, save_to: Path | None = None):
+def _lift_fn(train_clips, train_fps, kind: str, log, save_to: Path | None = None,
+             lifter_name: str = "default"):
     if kind in ("auto", "lifter"):
         try:
             from streampose.lifter import load_lifter
-            lifter = load_lifter("default")
-            log("initial poses: streampose.lifter default weights")
+            lifter = load_lifter(lifter_name)
+            log(f"initial poses: streampose.lifter {lifter_name!r} weights")
 
             def lift(kp2d, image_size):
                 return lifter.lift_sequence(kp2d, image_size=image_size)[0]
-            return lift, "streampose.lifter:default"
+            return lift, f"streampose.lifter:{lifter_name}"
         except Exception as exc:  # noqa: BLE001 -- any failure means "no trained lifter yet"
             if kind == "lifter":
                 raise
@@ -193,11 +194,14 @@ def _cmd_build(args) -> int:
     clips = load_mocap("cmu")
     train_clips, val_clips = split_clips(clips)
     lift, lifter_name = _lift_fn([c.joints3d for c in train_clips], [c.fps for c in train_clips],
-                                 args.lifter, print, save_to=out / "initial_lifter_mlp.pt")
+                                 args.lifter, print, save_to=out / "initial_lifter_mlp.pt",
+                                 lifter_name=args.lifter_name)
     meta = {"lifter": lifter_name, "size": args.size, "stride": args.stride,
             "train_clips": [c.name for c in train_clips], "val_clips": [c.name for c in val_clips]}
     for split, split_clips_, cams, seed in (("val", val_clips, args.cameras, 1),
                                               ("train", train_clips, args.cameras, 0)):
+        if split not in args.splits.split(","):
+            continue
         started = time.perf_counter()
         samples = build_samples([c.joints3d for c in split_clips_], [c.fps for c in split_clips_],
                                 lift, cameras_per_clip=cams,
@@ -278,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--stride", type=int, default=8)
     b.add_argument("--cameras", type=int, default=2)
     b.add_argument("--lifter", choices=("auto", "lifter", "mlp"), default="auto")
+    b.add_argument("--lifter-name", default="default", help="streampose.lifter weights name")
+    b.add_argument("--splits", default="val,train")
     b.add_argument("--threads", type=int, default=1)
     f = sub.add_parser("fit")
     f.add_argument("--data", default=str(cache_dir() / "v1"))
