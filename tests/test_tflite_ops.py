@@ -399,10 +399,10 @@ def test_prepacked_cpu_convolutions_match_plain_conv2d():
         plain = plain_module(x)
     with torch.enable_grad():  # autograd on: F.conv2d (the oneDNN ops have no backward)
         module(x)
-    assert conv._packed_weight is None
+    assert not conv._packed
     with torch.inference_mode():
         packed = module(x)
-        assert conv._packed_weight is not None  # the oneDNN path really ran
+        assert len(conv._packed) == 1  # the oneDNN path really ran
         for ours, ref in zip(packed, plain):
             torch.testing.assert_close(ours, ref, rtol=0, atol=1e-5)
         # another batch size and a channels-last input and kernel re-plan the packed kernel
@@ -410,6 +410,9 @@ def test_prepacked_cpu_convolutions_match_plain_conv2d():
         again = module(x[:1].contiguous(memory_format=torch.channels_last))
         for ours, ref in zip(again, plain):
             torch.testing.assert_close(ours, ref[:1], rtol=0, atol=1e-5)
+        assert len(conv._packed) == 1  # the kernel tensor was replaced: its old packings were dropped
+        module(x)  # back to batch 2: a second packed kernel beside the batch-1 one
+        assert len(conv._packed) == 2
         # TorchScript tracing records the public F.conv2d graph, not the private oneDNN ops
         traced = torch.jit.trace(module, x, check_trace=False)
         for ours, ref in zip(traced(x), plain):

@@ -594,6 +594,10 @@ _ONEDNN_ACTIVATIONS = {"NONE": ("none", []), "RELU": ("relu", []), "RELU6": ("ha
                        "RELU_N1_TO_1": ("hardtanh", [-1.0, 1.0])}
 
 
+# Packed kernels kept per conv (one per input shape, i.e. per batch size in practice).
+_MAX_PACKED_SHAPES = 4
+
+
 def _onednn_conv_available() -> bool:
     """Whether this torch build has the (private) oneDNN ops for prepacked convolutions."""
     mkldnn_ops = getattr(torch.ops, "mkldnn", None)
@@ -627,11 +631,14 @@ class _Node(nn.Module):
         self.out_rank = len(shapes.get(self.output_ids[0], []))
         self._conv_padding: tuple[int, int] | None = None
         self._conv_pad4: tuple[int, int, int, int] | None = None
-        # (weight storage, weight strides, input shape) the packed kernel was made for, and the kernel;
-        # not buffers: derived data, rebuilt whenever the weight is replaced, converted or moved (weights
-        # are never edited in place; inference tensors have no version counter to detect that).
-        self._packed_key: tuple | None = None
-        self._packed_weight: torch.Tensor | None = None
+        # Packed kernels by input shape, for the weight tensor ``_packed_for``.  oneDNN picks the layout
+        # per input shape and repacking all convs costs ~12 ms, so a batch that alternates between,
+        # say, 1 and 2 tracked people keeps one kernel per shape (a few at most).  Not buffers: derived
+        # data, dropped whenever the weight tensor is replaced (``.to()``, ``.double()``,
+        # ``use_channels_last``); holding the weight itself, not its address, rules out a new weight
+        # reusing a freed one's memory.  Weights are never edited in place.
+        self._packed_for: torch.Tensor | None = None
+        self._packed: dict[tuple, torch.Tensor] = {}
         self._prepack = False
         if self.op == "CONV":
             self._plan_conv_padding(in_shape)
@@ -663,20 +670,24 @@ class _Node(nn.Module):
         if torch.jit.is_tracing() or torch.compiler.is_compiling():  # exporters see the public F.conv2d graph
             return None
         attrs = self.attrs
-        key = (weight.data_ptr(), weight.stride(), tuple(x.shape))
+        key = tuple(x.shape)
         try:
-            if key != self._packed_key:
-                self._packed_weight = torch.ops.mkldnn._reorder_convolution_weight(
+            if self._packed_for is not weight:
+                self._packed_for, self._packed = weight, {}
+            packed = self._packed.get(key)
+            if packed is None:
+                if len(self._packed) >= _MAX_PACKED_SHAPES:
+                    self._packed.clear()
+                packed = self._packed[key] = torch.ops.mkldnn._reorder_convolution_weight(
                     weight, list(self._conv_padding), list(attrs["stride"]), list(attrs["dilation"]), attrs["groups"],
                     list(x.shape))
-                self._packed_key = key
             activation, scalars = _ONEDNN_ACTIVATIONS[attrs["activation"]]
             return torch.ops.mkldnn._convolution_pointwise(
-                x, self._packed_weight, self._buffers.get("bias"), list(self._conv_padding), list(attrs["stride"]),
+                x, packed, self._buffers.get("bias"), list(self._conv_padding), list(attrs["stride"]),
                 list(attrs["dilation"]), attrs["groups"], activation, scalars, "")
         except RuntimeError:  # private ops: if this build rejects them, stay on the public path for good
             self._prepack = False
-            self._packed_key = self._packed_weight = None
+            self._packed_for, self._packed = None, {}
             return None
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
