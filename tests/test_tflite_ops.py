@@ -387,6 +387,7 @@ def test_hand_built_graph_matches_numpy_with_batch(fold_pads):
 
 
 @pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN in this torch build")
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::torch.jit.TracerWarning")  # jit.trace is deprecated
 def test_prepacked_cpu_convolutions_match_plain_conv2d():
     graph, w, bias, const = _tiny_graph()
     module = TFLiteModule(convert_graph(graph)).eval()
