@@ -18,6 +18,7 @@ An exception in any stage stops every thread and is re-raised in the caller as
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -56,7 +57,8 @@ class PipelineConfig:
         want_mask: ask the 2D stage for person segmentation masks (``Person.mask``).
         queue_size: capacity of each inter-stage queue.
         max_frames: stop after this many frames.
-        threads: torch CPU threads (``None`` leaves torch's default).
+        threads: torch CPU threads (``None``: 1 on machines with two cores or fewer, else torch's
+            default).  Note that torch's thread count is process-wide.
         smooth_2d: feed the lifter the smoothed 2D keypoints instead of the raw ones.  Off by
             default: on the shared videos it added 1-2 frames of 3D lag, and offline it did not
             lower 3D jitter (README, Smoothing).  The reported 2D is smoothed either way.
@@ -210,6 +212,10 @@ class Pipeline:
 
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        elif (os.cpu_count() or 1) <= 2:
+            # On two cores the decode thread needs one: a single torch thread was faster than two
+            # in every interleaved measurement (benchmarks/pose2d.py).
+            torch.set_num_threads(1)
         self.device = resolve_device(cfg.device)
 
         # Stage imports are local so that `import streampose` stays light and each stage is only
