@@ -142,3 +142,37 @@ def test_checkpoint_objects_are_not_executed(tmp_path):
     torch.save({"model_pos": sd, "random_state": Boom()}, path)
     weights = load_lifter_weights(path)  # must neither exit nor raise
     assert weights.pose.receptive_field == 27
+
+
+# -- the weights shipped in models/ ------------------------------------------------------------------
+_MODELS = __import__("pathlib").Path(__file__).resolve().parents[1] / "models"
+
+# A standing H36M-17 skeleton (metres, camera axes: y down, z forward), 3 m in front of a camera.
+_STANDING = np.array([
+    [0, 0, 0], [-.12, 0, 0], [-.12, .45, 0], [-.12, .87, 0], [.12, 0, 0], [.12, .45, 0], [.12, .87, 0],
+    [0, -.25, 0], [0, -.5, 0], [0, -.6, -.08], [0, -.75, 0], [.18, -.5, 0], [.2, -.23, 0], [.22, .03, 0],
+    [-.18, -.5, 0], [-.2, -.23, 0], [-.22, .03, 0]])
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_shipped_default_weights(causal):
+    from streampose.lifter import load_lifter
+    from streampose.metrics import p_mpjpe
+
+    name = "cmu_causal" if causal else "cmu"
+    path = _MODELS / f"lifter_{name}.pt"
+    assert path.is_file(), f"shipped weights {path} missing"
+    assert path.stat().st_size < 20e6
+    assert (_MODELS / f"lifter_{name}.md").is_file(), "every shipped model needs a model card"
+    lifter = load_lifter("default", causal=causal)
+    assert lifter.causal == causal and lifter.input_layout == "h36m17" and lifter.has_trajectory
+    meta = lifter.metadata
+    assert meta["training_data"] == "cmu" and "commercial" in meta["license"]
+    assert len(meta["held_out_clips"]) > 0
+    # A still, frontal standing person must lift to roughly that pose (the lifter learned something).
+    points = _STANDING + [0.0, 0.0, 3.0]
+    focal, size = 800.0, (640, 480)
+    pixels = points[:, :2] / points[:, 2:] * focal + [320.0, 240.0]
+    kp3d, root = lifter.lift_sequence(np.repeat(pixels[None], 30, axis=0), size)
+    assert p_mpjpe(kp3d, np.repeat(_STANDING[None], 30, axis=0)) < 0.08
+    assert np.all(root[:, 2] > 1.0) and np.all(root[:, 2] < 10.0)
