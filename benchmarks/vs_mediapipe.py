@@ -66,7 +66,7 @@ def pinned(command: list[str]) -> list[str]:
 # ------------------------------------------------------------------ the streampose worker
 
 
-def streampose_worker(video: str, out: str, mode: str, max_frames: int | None) -> None:
+def streampose_worker(video: str, out: str, mode: str, max_frames: int | None, threads: int) -> None:
     import resource
 
     import torch
@@ -74,8 +74,7 @@ def streampose_worker(video: str, out: str, mode: str, max_frames: int | None) -
     from streampose.pipeline import Pipeline, PipelineConfig
     from streampose.reader import open_source
 
-    torch.set_num_threads(2)
-    pipe = Pipeline(PipelineConfig(device="cpu", **MODES[mode]))
+    pipe = Pipeline(PipelineConfig(device="cpu", threads=threads, **MODES[mode]))
     latencies, results = [], []
     with open_source(video, max_frames=max_frames) as reader:
         for frame in reader:
@@ -130,12 +129,14 @@ def mediapipe_to_h36m(data) -> tuple[np.ndarray, np.ndarray]:
 # ------------------------------------------------------------------ driver
 
 
-def run_once(system: str, video: Path, mode: str | None, max_frames: int | None, workdir: Path) -> dict:
+def run_once(system: str, video: Path, mode: str | None, max_frames: int | None, workdir: Path,
+             threads: int = 2) -> dict:
     out = workdir / f"{system}-{mode}-{video.stem}.npz"
     if system == "mediapipe":
         command = [str(mediapipe_python()), str(REPO / "benchmarks" / "_mediapipe_worker.py"), str(video), str(out)]
     else:
-        command = [sys.executable, __file__, "--worker", str(video), str(out), "--mode", mode]
+        command = [sys.executable, __file__, "--worker", str(video), str(out), "--mode", mode,
+                   "--threads", str(threads)]
     if max_frames:
         command += ["--max-frames", str(max_frames)]
     env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONPATH=str(REPO))
@@ -164,9 +165,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--worker", nargs=2, metavar=("VIDEO", "OUT"))
     parser.add_argument("--mode", default="live")
+    parser.add_argument("--threads", default="2",
+                        help="torch threads for streampose; a comma list runs each (e.g. 1,2)")
     args = parser.parse_args(argv)
     if args.worker:
-        streampose_worker(args.worker[0], args.worker[1], args.mode, args.max_frames)
+        streampose_worker(args.worker[0], args.worker[1], args.mode, args.max_frames, int(args.threads))
         return 0
 
     videos = args.videos or sorted((REPO.parent / "shared" / "data" / "videos").glob("*.mp4"))
@@ -174,16 +177,19 @@ def main(argv=None) -> int:
         print("no videos given and ../shared/data/videos is absent", file=sys.stderr)
         return 2
     modes = args.modes.split(",")
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    variants = [(m, t) for m in modes for t in thread_counts]
     report = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} cores visible, 2 used", "mediapipe": MEDIAPIPE_VERSION, "videos": {}}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for video in videos:
-            runs: dict[str, list[dict]] = {"mediapipe": []} | {f"streampose:{m}": [] for m in modes}
+            runs: dict[str, list[dict]] = {"mediapipe": []} | {f"streampose:{m} ({t}t)": [] for m, t in variants}
             for _ in range(args.repeats):  # alternate the systems so drift hits both alike
                 runs["mediapipe"].append(run_once("mediapipe", video, None, args.max_frames, workdir))
-                for mode in modes:
-                    runs[f"streampose:{mode}"].append(run_once("streampose", video, mode, args.max_frames, workdir))
+                for mode, threads in variants:
+                    runs[f"streampose:{mode} ({threads}t)"].append(
+                        run_once("streampose", video, mode, args.max_frames, workdir, threads))
             report["videos"][video.name] = {name: median_runs(r) for name, r in runs.items()}
 
     RESULTS.mkdir(parents=True, exist_ok=True)
