@@ -138,25 +138,11 @@ _BLAZE_TO_H36M_RECIPE: dict[str, dict[str, float]] = {
     "RWrist": {"right_wrist": 1.0},
 }
 
-# COCO -> H36M: the same choices; COCO has no mouth, so Head = mid_ears + (mid_eyes - nose).
+# COCO -> H36M: the same choices (COCO's joint names are BlazePose's), except that COCO has no mouth,
+# so Head = mid_ears + (mid_eyes - nose).
 _COCO_TO_H36M_RECIPE: dict[str, dict[str, float]] = {
-    "Hip": _mid("left_hip", "right_hip"),
-    "RHip": {"right_hip": 1.0},
-    "RKnee": {"right_knee": 1.0},
-    "RFoot": {"right_ankle": 1.0},
-    "LHip": {"left_hip": 1.0},
-    "LKnee": {"left_knee": 1.0},
-    "LFoot": {"left_ankle": 1.0},
-    "Spine": {"left_hip": 0.25, "right_hip": 0.25, "left_shoulder": 0.25, "right_shoulder": 0.25},
-    "Thorax": _mid("left_shoulder", "right_shoulder"),
-    "Neck/Nose": {"nose": 1.0},
+    **_BLAZE_TO_H36M_RECIPE,
     "Head": {"left_ear": 0.5, "right_ear": 0.5, "left_eye": 0.5, "right_eye": 0.5, "nose": -1.0},
-    "LShoulder": {"left_shoulder": 1.0},
-    "LElbow": {"left_elbow": 1.0},
-    "LWrist": {"left_wrist": 1.0},
-    "RShoulder": {"right_shoulder": 1.0},
-    "RElbow": {"right_elbow": 1.0},
-    "RWrist": {"right_wrist": 1.0},
 }
 
 BLAZEPOSE_TO_COCO = _mapping(COCO17, BLAZEPOSE33, {name: {name: 1.0} for name in COCO17.joints})
