@@ -165,3 +165,16 @@ def test_inputs_for_every_modality_have_the_documented_shapes(tiny_samples):
                       "none": (2, 1, 3, 16, 16)}
     with pytest.raises(ValueError):
         build_inputs(images, kp, depth, None, "depth", 16)
+
+
+def test_shipped_default_refiner_loads_and_refines():
+    refiner = load_refiner("default")
+    assert refiner.config.modality == "rgb+seg" and refiner.limb_lengths.shape == (16,)
+    pose = _standing_pose() * np.array([1, -1, 1], np.float32)
+    pose = pose - pose[:1]
+    kp2d = np.concatenate([pose[:, :2] * 300 + [320, 240], np.ones((17, 1))], 1).astype(np.float32)
+    image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    refined = refiner.refine(image, kp2d, pose)
+    assert refined.shape == (17, 3) and np.isfinite(refined).all()
+    np.testing.assert_allclose(refined[0], 0, atol=1e-6)             # stays root-relative
+    assert np.abs(refined - pose).max() < 0.5                          # a correction, not a new pose
