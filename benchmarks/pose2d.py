@@ -45,6 +45,9 @@ from streampose.pose2d.estimator import PoseEstimator2D  # noqa: E402
 from streampose.pose2d.readout import integral_readout  # noqa: E402
 from streampose.pose2d.weights import ensure_blazepose_models, load_detector, load_landmark_model  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pose2d_models import reference_runner  # noqa: E402  (the TFLite peer figure, one definition)
+
 RESULTS = Path(__file__).resolve().parent / "results" / "pose2d.json"
 SHARED_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / "pose2sim_balance_cam01.mp4"
 
@@ -72,23 +75,6 @@ def model_runner(model: torch.nn.Module, size: int):
     def run():
         with torch.inference_mode():
             model(x)
-    return run
-
-
-def reference_runner(model_path: Path, threads: int):
-    """The ``.tflite`` model in ai-edge-litert with XNNPACK and ``threads`` threads."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    x = np.random.default_rng(0).uniform(0, 1, detail["shape"]).astype(np.float32)
-
-    def run():
-        interpreter.set_tensor(detail["index"], x)
-        interpreter.invoke()
-        for out in interpreter.get_output_details():
-            interpreter.get_tensor(out["index"])
     return run
 
 
