@@ -1,19 +1,22 @@
-"""Per-frame cost of the lifter: streaming runner vs offline (amortised) vs recomputing each window.
+"""Per-frame cost of the lifter: streaming runner vs offline (amortised), with the matrix-vector floor.
 
-    python benchmarks/lifter.py [--channels 256 1024] [--frames 600] [--threads 1]
+    python benchmarks/lifter.py [--channels 256 1024] [--receptive-fields 27 81 243] [--threads 1]
 
-For receptive fields 27 / 81 / 243 (symmetric; the causal model has the same cost), eval mode,
-random weights (cost does not depend on the values):
+For each receptive field and channel count (symmetric model, eval mode, random weights -- the cost
+does not depend on the values), all in the same run, same thread count:
 
-* ``stream``     -- :class:`StreamingTemporalModel.push`, one frame at a time (O(1) per frame);
-* ``offline``    -- one ``forward_sequence`` over the whole ``--frames`` sequence, divided by frames;
-* ``window_dil`` -- naive live inference: the dilated net on the last ``receptive_field`` frames for
-  every new frame;
-* ``window_str`` -- the same with the strided pass (the cheapest way to recompute one output).
+* ``offline``  -- one ``forward_sequence`` over ``--offline-frames`` (10,000) frames, divided by frames:
+  the amortised cost when the whole video is available (matrix-matrix products);
+* ``stream``   -- :meth:`StreamingTemporalModel.push`, one frame at a time, one stream (O(1) per frame);
+* ``gemv``     -- the floor of any exact single-stream runner: just the per-frame matrix-vector
+  products (the same weight shapes, BatchNorm folded), no other work.  Each frame must read every
+  weight once, so this is bound by cache/memory bandwidth, not FLOPs;
+* ``stream_bN`` -- :meth:`StreamingTemporalModel.push_batch` advancing N streams together (people,
+  or a frame and its mirror for test-time flip), cost per stream-frame;
+* ``window``   -- naive live inference: the strided pass on the last ``receptive_field`` frames for
+  every new frame (what the streaming runner replaces).
 
-All timings are taken in the same run, on the same device and thread count; ratios are to
-``offline``.  CUDA timings (offline / window only -- the streaming runner is CPU numpy by design) are
-added when a GPU is present.  Writes ``benchmarks/results/lifter.json``.
+Ratios are to ``offline``.  Writes ``benchmarks/results/lifter.json``.
 """
 from __future__ import annotations
 
@@ -26,10 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from streampose.lifter.model import temporal_model
+from streampose.lifter.model import TemporalModel, temporal_model
 from streampose.lifter.streaming import StreamingTemporalModel
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lifter.json"
+BATCHES = (2, 8)
 
 
 def _best_of(fn, repeats: int) -> float:
@@ -41,89 +45,118 @@ def _best_of(fn, repeats: int) -> float:
     return best
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def _gemv_floor(model: TemporalModel, frames: int, repeats: int) -> float:
+    """Seconds per frame of the per-frame matrix-vector products alone (float32, bias column folded)."""
+    rng = np.random.default_rng(0)
+    c, width0 = model.channels, model.filter_widths[0]
+    shapes = [(c, width0 * (model.num_joints_in * model.in_features + 1))]
+    for width in model.filter_widths[1:]:
+        shapes += [(c, width * (c + 1)), (c, c + 1)]
+    shapes.append((model.num_joints_out * 3, c + 1))
+    products = [(rng.standard_normal(s, dtype=np.float32), rng.standard_normal((s[1], 1), dtype=np.float32),
+                 np.empty((s[0], 1), dtype=np.float32)) for s in shapes]
+
+    def run():
+        for _ in range(frames):
+            for weight, column, out in products:
+                np.dot(weight, column, out=out)
+
+    run()
+    return _best_of(run, repeats) / frames
 
 
-@torch.no_grad()
-def measure(receptive_field: int, channels: int, frames: int, device: torch.device, repeats: int) -> dict:
+@torch.inference_mode()
+def measure(receptive_field: int, channels: int, offline_frames: int, stream_frames: int, repeats: int,
+            runner_class=StreamingTemporalModel) -> dict:
     torch.manual_seed(0)
     model = temporal_model(receptive_field, causal=False, channels=channels).eval()
-    seq = torch.randn(1, frames, 17, 2)
-    out: dict = {"receptive_field": receptive_field, "channels": channels, "device": device.type,
+    out: dict = {"receptive_field": receptive_field, "channels": channels,
                  "parameters": sum(p.numel() for p in model.parameters())}
 
-    model = model.to(device)
-    seq_dev = seq.to(device)
-    model.forward_sequence(seq_dev)  # warm-up
-    _sync(device)
+    seq = torch.randn(1, offline_frames, 17, 2)
+    model.forward_sequence(seq[:, :1000])  # warm-up
+    out["offline_us"] = 1e6 * _best_of(lambda: model.forward_sequence(seq), repeats) / offline_frames
 
-    def offline():
-        model.forward_sequence(seq_dev)
-        _sync(device)
+    frames_np = seq[0, :stream_frames].numpy()
+    runner = runner_class(model)
 
-    out["offline_us"] = 1e6 * _best_of(offline, repeats) / frames
+    def stream():
+        for x in frames_np:
+            runner.push(x)
+        runner.flush()
 
-    padded = torch.cat([seq_dev[:, :1].expand(-1, receptive_field - 1, -1, -1), seq_dev], dim=1)
-    window_frames = min(frames, 100)
+    stream()  # warm-up
+    out["stream_us"] = 1e6 * _best_of(stream, repeats) / stream_frames
+    out["gemv_us"] = 1e6 * _gemv_floor(model, stream_frames, repeats)
 
-    def window(strided: bool):
-        def run():
-            for t in range(window_frames):
-                clip = padded[:, t: t + receptive_field]
-                model.forward_single(clip) if strided else model(clip)
-            _sync(device)
-        return run
+    if hasattr(runner_class, "push_batch"):
+        for batch in BATCHES:
+            batched = runner_class(model, batch=batch)
+            frames_b = np.random.default_rng(batch).standard_normal((stream_frames, batch, 17, 2)).astype(np.float32)
 
-    out["window_dil_us"] = 1e6 * _best_of(window(False), repeats) / window_frames
-    out["window_str_us"] = 1e6 * _best_of(window(True), repeats) / window_frames
+            def stream_batch():
+                for x in frames_b:
+                    batched.push_batch(x)
+                batched.flush_batch()
 
-    if device.type == "cpu":
-        runner = StreamingTemporalModel(model.cpu())
-        frames_np = seq[0].numpy()
+            stream_batch()
+            out[f"stream_b{batch}_us"] = 1e6 * _best_of(stream_batch, repeats) / (stream_frames * batch)
 
-        def stream():
-            for x in frames_np:
-                runner.push(x)
-            runner.flush()
+    window_frames = 20
+    padded = torch.cat([seq[:, :1].expand(-1, receptive_field - 1, -1, -1), seq[:, :window_frames]], dim=1)
 
-        out["stream_us"] = 1e6 * _best_of(stream, repeats) / frames
-        out["stream_vs_offline"] = round(out["stream_us"] / out["offline_us"], 2)
-    out["window_dil_vs_offline"] = round(out["window_dil_us"] / out["offline_us"], 2)
-    out["window_str_vs_offline"] = round(out["window_str_us"] / out["offline_us"], 2)
+    def window():
+        for t in range(window_frames):
+            model.forward_single(padded[:, t: t + receptive_field])
+
+    out["window_us"] = 1e6 * _best_of(window, repeats) / window_frames
+
+    for key in [k for k in out if k.endswith("_us") and k != "offline_us"]:
+        out[key.replace("_us", "_vs_offline")] = round(out[key] / out["offline_us"], 2)
     for key in [k for k in out if k.endswith("_us")]:
         out[key] = round(out[key], 1)
     return out
+
+
+def print_table(rows: list[dict]) -> None:
+    batch_cols = [f"b{b}" for b in BATCHES]
+    print(f"{'RF':>4s} {'C':>5s} {'offline':>8s} {'stream':>8s} {'gemv':>8s} "
+          + " ".join(f"{c:>8s}" for c in batch_cols) + f" {'window':>9s}   |  "
+          + " ".join(f"{c:>7s}" for c in ["str/off", "gemv/off"] + [f"{c}/off" for c in batch_cols])
+          + "   (us per frame per stream)")
+    for r in rows:
+        batch_us = " ".join(f"{r.get(f'stream_b{b}_us', float('nan')):8.1f}" for b in BATCHES)
+        batch_ratio = " ".join(f"{r.get(f'stream_b{b}_vs_offline', float('nan')):7.2f}" for b in BATCHES)
+        print(f"{r['receptive_field']:4d} {r['channels']:5d} {r['offline_us']:8.1f} {r['stream_us']:8.1f} "
+              f"{r['gemv_us']:8.1f} {batch_us} {r['window_us']:9.1f}   |  {r['stream_vs_offline']:7.2f} "
+              f"{r['gemv_vs_offline']:7.2f} {batch_ratio}")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--channels", type=int, nargs="+", default=[256, 1024])
     p.add_argument("--receptive-fields", type=int, nargs="+", default=[27, 81, 243])
-    p.add_argument("--frames", type=int, default=600)
+    p.add_argument("--offline-frames", type=int, default=10_000)
+    p.add_argument("--stream-frames", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default=str(RESULTS))
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
 
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    rows = [measure(rf, ch, a.frames, dev, a.repeats)
-            for dev in devices for ch in a.channels for rf in a.receptive_fields]
-
-    print(f"{'dev':5s} {'RF':>4s} {'C':>5s} {'params':>8s} {'stream':>9s} {'offline':>9s} {'win_dil':>9s} "
-          f"{'win_str':>9s} {'str/off':>8s} {'wdil/off':>8s} {'wstr/off':>8s}   (us per frame)")
-    for r in rows:
-        stream = f"{r['stream_us']:9.1f}" if "stream_us" in r else f"{'-':>9s}"
-        ratio = f"{r['stream_vs_offline']:8.2f}" if "stream_vs_offline" in r else f"{'-':>8s}"
-        print(f"{r['device']:5s} {r['receptive_field']:4d} {r['channels']:5d} {r['parameters']:8d} {stream} "
-              f"{r['offline_us']:9.1f} {r['window_dil_us']:9.1f} {r['window_str_us']:9.1f} {ratio} "
-              f"{r['window_dil_vs_offline']:8.2f} {r['window_str_vs_offline']:8.2f}")
+    rows = []
+    for channels in a.channels:
+        # 1024 channels stream ~16x the bytes per frame: fewer frames keep the run short.
+        stream_frames = a.stream_frames if channels <= 256 else max(a.stream_frames // 4, 100)
+        for rf in a.receptive_fields:
+            rows.append(measure(rf, channels, a.offline_frames, stream_frames, a.repeats))
+    print_table(rows)
     meta = {"machine": f"{platform.machine()} {platform.processor()}".strip(), "torch": torch.__version__,
-            "numpy": np.__version__, "threads": a.threads, "frames": a.frames, "repeats": a.repeats,
+            "numpy": np.__version__, "threads": a.threads, "offline_frames": a.offline_frames,
+            "stream_frames": a.stream_frames, "repeats": a.repeats, "target": "stream_vs_offline <= 1.5",
             "note": "best of repeats; CPU shared with other processes, so absolute times are noisy -- "
-                    "compare the ratios, measured in the same run"}
+                    "compare the ratios, measured in the same run. numpy BLAS threads follow "
+                    "OMP_NUM_THREADS / OPENBLAS_NUM_THREADS (set them to --threads)."}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     print(f"wrote {a.out}")

@@ -43,6 +43,26 @@ def test_stream_matches_offline(receptive_field, causal, length):
     assert len(flushed) == min(expected_lag, length)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_batch_of_streams_matches_offline_per_stream(causal):
+    # Three independent sequences advanced together equal each one's own offline pass.
+    torch.manual_seed(5)
+    model = _trained_looking(temporal_model(81, causal=causal, channels=24))
+    x = torch.randn(3, 60, 17, 2)
+    with torch.no_grad():
+        offline = model.forward_sequence(x).numpy()  # (3, 60, 17, 3)
+    runner = StreamingTemporalModel(model, batch=3)
+    results = [r for frame in x.permute(1, 0, 2, 3).numpy() for r in runner.push_batch(frame)]
+    results += runner.flush_batch()
+    assert [i for i, _ in results] == list(range(60))
+    streamed = np.stack([p for _, p in results], axis=1)  # (3, 60, 17, 3)
+    np.testing.assert_allclose(streamed, offline, rtol=1e-4, atol=2e-5)
+    with pytest.raises(ValueError, match="push_batch"):
+        runner.push(np.zeros((17, 2)))
+    with pytest.raises(ValueError, match=r"\(3, 17, 2\)"):
+        runner.push_batch(np.zeros((2, 17, 2)))
+
+
 def test_latency_of_each_push():
     model = _trained_looking(temporal_model(27, channels=16))
     runner = StreamingTemporalModel(model)

@@ -187,21 +187,18 @@ class LifterStream:
     def __init__(self, lifter: Lifter, image_size: tuple[int, int]):
         self._lifter = lifter
         self.image_size = _check_size(image_size)
-        self._pose = StreamingTemporalModel(lifter.pose_model.cpu())
+        # With test-time flip, the frame and its mirror image advance together as a batch of two
+        # streams: one (C_out, K) @ (K, 2) product per layer costs little more than one column, since a
+        # single stream is bound by reading the weights (benchmarks/lifter.py).
+        self._flip = lifter.test_time_flip
+        streams = 2 if self._flip else 1
+        self._pose = StreamingTemporalModel(lifter.pose_model.cpu(), batch=streams)
         self._trajectory = (None if lifter.trajectory_model is None
-                            else StreamingTemporalModel(lifter.trajectory_model.cpu()))
+                            else StreamingTemporalModel(lifter.trajectory_model.cpu(), batch=streams))
         lifter.pose_model.to(lifter.device)
         if lifter.trajectory_model is not None:
             lifter.trajectory_model.to(lifter.device)
         self.lag = self._pose.lag
-        self._flip = lifter.test_time_flip
-        if self._flip:
-            self._pose_mirrored = StreamingTemporalModel(lifter.pose_model.cpu())
-            self._trajectory_mirrored = (None if lifter.trajectory_model is None
-                                         else StreamingTemporalModel(lifter.trajectory_model.cpu()))
-            lifter.pose_model.to(lifter.device)
-            if lifter.trajectory_model is not None:
-                lifter.trajectory_model.to(lifter.device)
 
     def push(self, kp2d: np.ndarray) -> list[LiftResult]:
         """Feed the next frame's ``(17, 3)`` pixel keypoints; returns the frames now complete."""
@@ -209,33 +206,27 @@ class LifterStream:
         if kp2d.shape not in ((17, 2), (17, 3)):
             raise InputError(f"one frame of 2D keypoints must be (17, 3), got shape {kp2d.shape}")
         x = self._lifter.normalize(kp2d, self.image_size)
-        poses = self._pose.push(x)
-        roots = self._trajectory.push(x) if self._trajectory is not None else None
-        if not self._flip:
-            return self._results(poses, roots)
-        mirrored = self._lifter.flip_input(x)
-        poses_m = self._pose_mirrored.push(mirrored)
-        roots_m = self._trajectory_mirrored.push(mirrored) if self._trajectory is not None else None
-        return self._results(poses, roots, poses_m, roots_m)
+        batch = np.stack([x, self._lifter.flip_input(x)]) if self._flip else x[None]
+        poses = self._pose.push_batch(batch)
+        roots = self._trajectory.push_batch(batch) if self._trajectory is not None else None
+        return self._results(poses, roots)
 
     def flush(self) -> list[LiftResult]:
         """End of stream: the last ``lag`` frames (replicate-padded at the end); then the stream resets."""
-        poses = self._pose.flush()
-        roots = self._trajectory.flush() if self._trajectory is not None else None
-        if not self._flip:
-            return self._results(poses, roots)
-        poses_m = self._pose_mirrored.flush()
-        roots_m = self._trajectory_mirrored.flush() if self._trajectory is not None else None
-        return self._results(poses, roots, poses_m, roots_m)
+        poses = self._pose.flush_batch()
+        roots = self._trajectory.flush_batch() if self._trajectory is not None else None
+        return self._results(poses, roots)
 
-    def _results(self, poses, roots, poses_m=None, roots_m=None) -> list[LiftResult]:
+    def _results(self, poses, roots) -> list[LiftResult]:
+        """``poses`` / ``roots``: ``[(index, (B, J, 3))]``, B = 2 (plain, mirrored) with test-time flip."""
         out = []
-        for k, (index, pose) in enumerate(poses):
-            root = None if roots is None else roots[k][1][0]
-            if poses_m is not None:
-                pose = 0.5 * (pose + self._lifter.unflip_output(poses_m[k][1]))
+        for k, (index, pose_batch) in enumerate(poses):
+            pose = pose_batch[0]
+            root = None if roots is None else roots[k][1][0, 0]
+            if self._flip:
+                pose = 0.5 * (pose + self._lifter.unflip_output(pose_batch[1]))
                 if root is not None:
-                    root = 0.5 * (root + roots_m[k][1][0] * np.array([-1.0, 1.0, 1.0], dtype=np.float32))
+                    root = 0.5 * (root + roots[k][1][1, 0] * np.array([-1.0, 1.0, 1.0], dtype=np.float32))
             out.append(LiftResult(keypoints3d=(pose - pose[:1]).astype(np.float32), root=root, index=index))
         return out
 
