@@ -114,6 +114,79 @@ class _Ring:
         return self.data[self._phase, self._slot + 1 + self._residual_tap, :-1]
 
 
+class _Block:
+    """One residual block, streamed with its older dilated taps deferred and batched.
+
+    Frame ``t`` of a block with width ``W`` and dilation ``d`` needs ``sum_k W_k h[t - (W-1-k) d]``.
+    Only the newest tap (``k = W-1``) multiplies a column that just arrived; the older taps multiply
+    columns known ``d`` or more frames ago.  So every ``d`` frames the last ``d`` columns go through
+    all older taps at once -- one matrix-matrix product that reads those weights once for ``d``
+    frames -- and the results wait in per-frame accumulators.  Per frame, only the newest tap and the
+    1x1 conv are read, which halves the weight traffic that bounds a single stream.
+
+    Columns are ``(C, B)`` (``B`` streams); ``hidden`` inputs carry a trailing ones row for the bias.
+    """
+
+    def __init__(self, dilated: np.ndarray, pointwise: np.ndarray, width: int, dilation: int,
+                 residual_offset: int, channels: int, batch: int):
+        c = channels
+        taps = dilated.reshape(c, width, c + 1)
+        self.newest = np.ascontiguousarray(taps[:, -1, :])  # (C, C + 1), bias in the last column
+        # (W-1) older taps stacked tap-major, oldest first: ((W - 1) * C, C), no bias.
+        self.older = np.ascontiguousarray(taps[:, :-1, :c].transpose(1, 0, 2).reshape(-1, c))
+        self.pointwise = pointwise
+        self.width, self.dilation, self.channels = width, dilation, c
+        self.batch = batch
+        self.residual_offset = residual_offset
+        # history[:, j] = column of time r with r % d == j, for the current batch of d frames.
+        self.history = np.zeros((c, dilation, batch), dtype=np.float32)
+        # accumulated older-tap products: acc[(r // d) % W, :, r % d] for pending frame r.
+        self.acc = np.zeros((width, c, dilation, batch), dtype=np.float32)
+        self.residual_ring = np.zeros((residual_offset + 1, c, batch), dtype=np.float32)
+
+    def fill(self, column: np.ndarray) -> None:
+        """Steady state before the stream: every past column is ``column`` ``(C, B)``."""
+        self.residual_ring[:] = column
+        self.acc[:] = 0.0
+        if self.width > 1:
+            partial = (self.older @ column).reshape(self.width - 1, self.channels, self.batch)
+            # Frames r in block b = r // d (b < W - 1) see pre-stream columns through taps k < W-1-b.
+            for b in range(self.width - 1):
+                self.acc[b] = partial[: self.width - 1 - b].sum(axis=0)[:, None, :]
+        self.time = -1  # r of the newest column; the first real push is r = 0
+
+    def step(self, hidden: np.ndarray, inner: np.ndarray, initial: bool) -> None:
+        """In place: ``hidden`` ``(C + 1, B)`` = block input -> block output; ``inner`` is scratch."""
+        h, u = hidden[:-1], inner[:-1]
+        np.dot(self.newest, hidden, out=u)
+        if initial:
+            # Frame 0 = the steady state: all older taps see the same column.
+            if self.width > 1:
+                u += (self.older @ h).reshape(self.width - 1, self.channels, self.batch).sum(axis=0)
+            residual = h.copy()
+        else:
+            self.time = r = self.time + 1
+            d, width = self.dilation, self.width
+            j, block = r % d, (r // d) % width
+            self.history[:, j] = h
+            slot = r % len(self.residual_ring)
+            self.residual_ring[slot] = h
+            pending = self.acc[block, :, j]
+            u += pending
+            pending[...] = 0.0
+            residual = self.residual_ring[(r - self.residual_offset) % len(self.residual_ring)]
+            if j == d - 1 and width > 1:
+                # The batch of d columns is complete: push it through all older taps at once.
+                products = np.dot(self.older, self.history.reshape(self.channels, -1))
+                products = products.reshape(width - 1, self.channels, d, self.batch)
+                for k in range(width - 1):
+                    self.acc[(r // d + width - 1 - k) % width] += products[k]
+        np.maximum(u, _ZERO, out=u)
+        np.dot(self.pointwise, inner, out=h)
+        np.maximum(h, _ZERO, out=h)
+        h += residual
+
+
 class StreamingTemporalModel:
     """Stateful per-frame runner of a (trained, eval-mode) :class:`TemporalModel`.
 
@@ -142,18 +215,15 @@ class StreamingTemporalModel:
         self.in_features = model.in_features
         self._expand = _fold(model.expand_conv, model.expand_bn)
         self._blocks = [
-            (_fold(model.layers_conv[2 * b], model.layers_bn[2 * b]),
-             _fold(model.layers_conv[2 * b + 1], model.layers_bn[2 * b + 1]))
-            for b in range(len(model.dilations))
+            _Block(_fold(model.layers_conv[2 * b], model.layers_bn[2 * b]),
+                   _fold(model.layers_conv[2 * b + 1], model.layers_bn[2 * b + 1]),
+                   width, dilation, pad - shift, model.channels, batch)
+            for b, (width, dilation, pad, shift) in enumerate(zip(
+                model.filter_widths[1:], model.dilations, model.block_pads, model.block_shifts))
         ]
         self._shrink = _fold(model.shrink, None)
         width0 = model.filter_widths[0]
         self._input_ring = _Ring(width0, 1, model.num_joints_in * model.in_features, 0, batch)
-        self._block_rings = [
-            _Ring(width, dilation, model.channels, pad - shift, batch)
-            for width, dilation, pad, shift in zip(model.filter_widths[1:], model.dilations,
-                                                   model.block_pads, model.block_shifts)
-        ]
         # Per-frame scratch, each with a ones row: the input column, the hidden state h and the
         # dilated conv's output u.
         self._column = _with_ones_row(model.num_joints_in * model.in_features, batch)
@@ -255,16 +325,10 @@ class StreamingTemporalModel:
         h, u = hidden[:-1], inner[:-1]  # contiguous views without the ones row
         dot(self._expand, self._input_ring.window(), out=h)
         relu(h, zero, out=h)
-        for ring, (dilated, pointwise) in zip(self._block_rings, self._blocks):
+        for block in self._blocks:
             if initial:
-                ring.fill(hidden)
-            else:
-                ring.push(hidden)
-            dot(dilated, ring.window(), out=u)
-            relu(u, zero, out=u)
-            dot(pointwise, inner, out=h)
-            relu(h, zero, out=h)
-            h += ring.residual_column()
+                block.fill(h)
+            block.step(hidden, inner, initial)
         dot(self._shrink, hidden, out=self._output)
 
     def _emit(self, newest: int) -> list[tuple[int, np.ndarray]]:
