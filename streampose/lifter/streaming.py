@@ -1,9 +1,8 @@
 """Frame-by-frame inference for :class:`~streampose.lifter.model.TemporalModel` in O(1) per frame.
 
 A dilated temporal conv net computes, for each new input frame, exactly one new column of every layer.
-:class:`StreamingTemporalModel` keeps, per layer, a ring buffer of the last ``(W - 1) * dilation + 1``
-columns of that layer's input -- all its dilated conv and its residual slice ever look at -- so a push
-costs one column per layer instead of recomputing the whole receptive field.
+:class:`StreamingTemporalModel` keeps, per layer, just the past columns that layer's conv and residual
+still need, so a push costs one column per layer instead of recomputing the whole receptive field.
 
 Outputs are identical (to fp32 rounding) to the offline whole-sequence pass with replicate padding
 (:meth:`TemporalModel.forward_sequence`):
@@ -17,14 +16,20 @@ Outputs are identical (to fp32 rounding) to the offline whole-sequence pass with
 The symmetric model answers frame ``t - lag`` (``lag`` = half the receptive field) when frame ``t``
 arrives; the causal model answers frame ``t`` at once (``lag = 0``).
 
-The per-frame work runs in numpy on the CPU with BatchNorm folded into the convolutions, the bias
-appended as an extra weight column (each layer input carries a constant 1 row), and every buffer
-preallocated: one frame is one matrix-vector product per layer plus a few in-place ufuncs, where
-torch's per-op dispatch overhead would dominate.  Per frame the whole weight set is read once
-(2.3 MB at 256 channels, receptive field 27), so a single stream is bound by cache bandwidth, not
-FLOPs -- whereas the offline pass reuses each weight over many frames (matrix-matrix).  Several
-streams of the same model (people, or a test-time-flipped copy) therefore run together as one
-*batch*: a ``(C_out, K) @ (K, B)`` product costs little more than ``B = 1``.
+Cost.  The per-frame work runs in numpy on the CPU with BatchNorm folded into the convolutions, the
+bias appended as an extra weight column (each layer input carries a constant 1 row) and every buffer
+preallocated: torch's per-op dispatch would dominate these small products.  A frame is a handful of
+matrix-vector products, which read each weight once per frame -- bound by cache bandwidth, not FLOPs,
+unlike the offline pass, which reuses each weight over many frames (matrix-matrix).  Two things cut
+that traffic:
+
+* the older taps of each dilated conv multiply columns that arrived ``d`` or more frames ago, so they
+  are applied to ``d`` columns at once every ``d`` frames (:class:`_Block`); per frame only the newest
+  tap and the 1x1 conv are read -- about half the weights.  The price: every ``d``-th frame of a block
+  costs more than the others (see ``benchmarks/lifter.py``, ``p99``);
+* several streams of the same model (people, or a test-time-flipped copy) run together as a
+  *batch* (:meth:`StreamingTemporalModel.push_batch`): a ``(C_out, K) @ (K, B)`` product costs
+  little more than ``B = 1``.
 """
 from __future__ import annotations
 
@@ -35,7 +40,9 @@ from streampose.lifter.model import TemporalModel
 
 
 def _fold(conv: torch.nn.Conv1d, bn: torch.nn.BatchNorm1d | None) -> np.ndarray:
-    """``(C_out, W * (C_in + 1))``: the conv with its BatchNorm folded in, for :class:`_Ring` windows.
+    """``(C_out, W * (C_in + 1))``: the conv with its BatchNorm folded in.
+
+    Laid out for :class:`_Ring` windows; :class:`_Block` splits it by tap.
 
     Every ring column carries a trailing constant 1 (see :class:`_Ring`); the bias sits at the ones
     slot of the newest tap and the other taps' ones slots get weight 0.
@@ -132,27 +139,38 @@ class _Block:
         c = channels
         taps = dilated.reshape(c, width, c + 1)
         self.newest = np.ascontiguousarray(taps[:, -1, :])  # (C, C + 1), bias in the last column
-        # (W-1) older taps stacked tap-major, oldest first: ((W - 1) * C, C), no bias.
-        self.older = np.ascontiguousarray(taps[:, :-1, :c].transpose(1, 0, 2).reshape(-1, c))
+        # Older taps, oldest first, transposed and side by side: (C, (W - 1) * C), no bias.  Rows are
+        # the batch's columns, so the deferred product is history (d * B, C) @ older_t.
+        self.older_t = np.ascontiguousarray(taps[:, :-1, :c].transpose(2, 1, 0).reshape(c, -1))
         self.pointwise = pointwise
         self.width, self.dilation, self.channels = width, dilation, c
         self.batch = batch
         self.residual_offset = residual_offset
-        # history[:, j] = column of time r with r % d == j, for the current batch of d frames.
-        self.history = np.zeros((c, dilation, batch), dtype=np.float32)
-        # accumulated older-tap products: acc[(r // d) % W, :, r % d] for pending frame r.
-        self.acc = np.zeros((width, c, dilation, batch), dtype=np.float32)
+        # history[j] = column (as a row, (B, C)) of time r with r % d == j, for the current batch.
+        self.history = np.zeros((dilation, batch, c), dtype=np.float32)
+        self.products = np.zeros((dilation, batch, width - 1, c), dtype=np.float32)
+        # The deferred products go through torch (MKL): for these skinny matrix-matrix products it
+        # measured ~2x faster than numpy's OpenBLAS.  The tensors share memory with the arrays.
+        self._history_t = torch.from_numpy(self.history.reshape(dilation * batch, c))
+        self._older_t = torch.from_numpy(self.older_t)
+        self._products_t = torch.from_numpy(self.products.reshape(dilation * batch, -1))
+        # accumulated older-tap products: acc[(r // d) % W, r % d] is (B, C) for pending frame r.
+        self.acc = np.zeros((width, dilation, batch, c), dtype=np.float32)
         self.residual_ring = np.zeros((residual_offset + 1, c, batch), dtype=np.float32)
+
+    def _older_taps(self, column: np.ndarray) -> np.ndarray:
+        """``(W - 1, B, C)``: every older tap applied to ``column`` ``(C, B)``."""
+        return (column.T @ self.older_t).reshape(self.batch, self.width - 1, self.channels).transpose(1, 0, 2)
 
     def fill(self, column: np.ndarray) -> None:
         """Steady state before the stream: every past column is ``column`` ``(C, B)``."""
         self.residual_ring[:] = column
         self.acc[:] = 0.0
         if self.width > 1:
-            partial = (self.older @ column).reshape(self.width - 1, self.channels, self.batch)
+            partial = self._older_taps(column)
             # Frames r in block b = r // d (b < W - 1) see pre-stream columns through taps k < W-1-b.
             for b in range(self.width - 1):
-                self.acc[b] = partial[: self.width - 1 - b].sum(axis=0)[:, None, :]
+                self.acc[b] = partial[: self.width - 1 - b].sum(axis=0)
         self.time = -1  # r of the newest column; the first real push is r = 0
 
     def step(self, hidden: np.ndarray, inner: np.ndarray, initial: bool) -> None:
@@ -162,25 +180,24 @@ class _Block:
         if initial:
             # Frame 0 = the steady state: all older taps see the same column.
             if self.width > 1:
-                u += (self.older @ h).reshape(self.width - 1, self.channels, self.batch).sum(axis=0)
+                u += self._older_taps(h).sum(axis=0).T
             residual = h.copy()
         else:
             self.time = r = self.time + 1
             d, width = self.dilation, self.width
             j, block = r % d, (r // d) % width
-            self.history[:, j] = h
+            self.history[j] = h.T
             slot = r % len(self.residual_ring)
             self.residual_ring[slot] = h
-            pending = self.acc[block, :, j]
-            u += pending
+            pending = self.acc[block, j]
+            u += pending.T
             pending[...] = 0.0
             residual = self.residual_ring[(r - self.residual_offset) % len(self.residual_ring)]
             if j == d - 1 and width > 1:
                 # The batch of d columns is complete: push it through all older taps at once.
-                products = np.dot(self.older, self.history.reshape(self.channels, -1))
-                products = products.reshape(width - 1, self.channels, d, self.batch)
+                torch.mm(self._history_t, self._older_t, out=self._products_t)
                 for k in range(width - 1):
-                    self.acc[(r // d + width - 1 - k) % width] += products[k]
+                    self.acc[(r // d + width - 1 - k) % width] += self.products[:, :, k]
         np.maximum(u, _ZERO, out=u)
         np.dot(self.pointwise, inner, out=h)
         np.maximum(h, _ZERO, out=h)
@@ -318,8 +335,7 @@ class StreamingTemporalModel:
         self._step(initial=True)
 
     def _step(self, initial: bool) -> None:
-        # Hot loop, 7 numpy calls per block, all in place.  The matrix products dominate: a frame
-        # streams every weight from cache once (2.3 MB at C=256, RF 27: more than a core's L2).
+        # Hot loop, all in place; the matrix products dominate (weights read from cache).
         dot, relu, zero = np.dot, np.maximum, _ZERO
         hidden, inner = self._hidden, self._inner
         h, u = hidden[:-1], inner[:-1]  # contiguous views without the ones row
