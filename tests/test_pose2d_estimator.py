@@ -139,6 +139,27 @@ def test_newcomer_is_picked_up_and_detect_every(models):
     assert abs(results[-1][0].keypoints2d[HIP, 0] - 120) < 6
 
 
+def test_rejected_detection_is_retested_only_every_n_frames(models):
+    """A figure whose landmarks fail the presence threshold (forced here with an unreachable one) is not
+    sent through the landmark model again on the next frames -- but the detector keeps looking, so a
+    figure at another spot is tested at once."""
+    left = scene(480, 240, [(120, 30, 180)])
+    right = scene(480, 240, [(360, 40, 170)])
+    patient = make_estimator(models, min_presence=1.01, retry_rejected_after=3)
+    assert [patient.process(left) for _ in range(7)] == [[]] * 7
+    # landmark runs on frames 0, 3 and 6; frames 1, 2, 4, 5 skip the known-bad spot
+    assert patient.stats["detector_runs"] == 7
+    assert patient.stats["landmark_runs"] == 3 and patient.stats["rejected_detections_skipped"] == 4
+    patient.process(right)  # frame 7: the left spot is remembered, the right one is new
+    assert patient.stats["landmark_runs"] == 4
+    eager = make_estimator(models, min_presence=1.01, retry_rejected_after=1)
+    for _ in range(4):
+        eager.process(left)
+    assert eager.stats["landmark_runs"] == 4 and eager.stats["rejected_detections_skipped"] == 0
+    with pytest.raises(ValueError):
+        make_estimator(models, retry_rejected_after=0)
+
+
 def test_segmentation_mask_in_image_pixels(models):
     image = scene(320, 240, [(160, 30, 180)])
     estimator = make_estimator(models, want_mask=True)

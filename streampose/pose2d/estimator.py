@@ -47,6 +47,16 @@ MIN_PRESENCE = 0.9
 DUPLICATE_IOU = 0.5
 # With several people and no explicit detect_every, look for newcomers this often (frames).
 MULTI_PERSON_DETECT_INTERVAL = 10
+# A fresh detection whose landmarks fail ``min_presence`` tends to be found again, in the same place,
+# on the next frames (sports2d: a small backlit figure, 30 of 230 frames each paid detector + a
+# rejected landmark run).  Such a spot is re-tested with the landmark model only every this many
+# frames; in between the detector still runs, so a person elsewhere is picked up at once and a
+# person at that spot at most this many frames - 1 late.  1 = re-test every frame (MediaPipe's way).
+RETRY_REJECTED_AFTER = 3
+# A detection is "the same spot" as a rejected one when its ROI centre is within this fraction of the
+# rejected ROI's size and the sizes differ by less than this ratio.
+REJECTED_CENTRE_TOLERANCE = 0.25
+REJECTED_SIZE_RATIO = 1.25
 
 # Chosen by benchmarks/readout_jitter.py on the three shared videos (same network outputs, read out
 # both ways): the windowed integral readout lowers frame-to-frame jitter by ~4.5% pooled (-20% on the
@@ -113,6 +123,21 @@ class _Track:
     age: int = 0
 
 
+@dataclass
+class _RejectedSpot:
+    """Where a fresh detection's landmarks failed ``min_presence``; not re-tested until it expires."""
+
+    roi: torch.Tensor  # (4,) ROI of the latest detection at this spot (follows a moving figure)
+    frames_left: int
+
+    def matches(self, roi: torch.Tensor) -> bool:
+        size = float(self.roi[2])
+        centre_shift = float(torch.linalg.vector_norm(roi[:2] - self.roi[:2]))
+        ratio = float(roi[2]) / max(size, 1e-6)
+        return (centre_shift <= REJECTED_CENTRE_TOLERANCE * size
+                and 1.0 / REJECTED_SIZE_RATIO <= ratio <= REJECTED_SIZE_RATIO)
+
+
 def _image_tensor(image: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
     """``(H, W, 3)`` uint8 RGB (numpy or tensor) -> ``(1, 3, H, W)`` float in [0, 1] on ``device``."""
     tensor = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(image))
@@ -157,6 +182,10 @@ class PoseEstimator2D:
             frame, no ROI tracking).  ``None``: only when needed -- for one person, only after
             losing them; for several, every 10 frames while fewer than ``max_people`` are tracked.
         min_presence: pose-flag threshold below which a person counts as lost.
+        retry_rejected_after: a fresh detection whose landmarks fail ``min_presence`` is re-tested
+            with the landmark model only every ``N`` frames while the detector keeps finding it at
+            the same spot (``1`` = every frame).  Saves a wasted landmark run per frame on figures
+            the landmark model will not accept (small, backlit, cut off).
         detector_model, landmark_model: ready-made networks (default: the converted BlazePose
             models from :mod:`streampose.pose2d.weights`).
         integral: options of the integral readout.
@@ -164,6 +193,7 @@ class PoseEstimator2D:
 
     def __init__(self, device: str | torch.device = "cpu", readout: str = DEFAULT_READOUT, max_people: int = 1,
                  want_mask: bool = False, detect_every: int | None = None, min_presence: float = MIN_PRESENCE,
+                 retry_rejected_after: int = RETRY_REJECTED_AFTER,
                  detector_model: torch.nn.Module | None = None, landmark_model: torch.nn.Module | None = None,
                  integral: IntegralOptions = DEFAULT_INTEGRAL):
         if readout not in READOUTS:
@@ -172,12 +202,15 @@ class PoseEstimator2D:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         if detect_every is not None and detect_every < 1:
             raise ValueError(f"detect_every must be >= 1 or None, got {detect_every}")
+        if retry_rejected_after < 1:
+            raise ValueError(f"retry_rejected_after must be >= 1, got {retry_rejected_after}")
         self.device = torch.device(device)
         self.readout = readout
         self.max_people = max_people
         self.want_mask = want_mask
         self.detect_every = detect_every
         self.min_presence = min_presence
+        self.retry_rejected_after = retry_rejected_after
         self.integral = integral
         if detector_model is None or landmark_model is None:
             loaded = _load_models(self.device, want_mask, readout)
@@ -186,8 +219,9 @@ class PoseEstimator2D:
         self.detector = PoseDetector(detector_model.eval())
         self.landmark_model = landmark_model.eval()
         self.description = f"blazepose_full/{readout}"
-        self.stats = {"frames": 0, "detector_runs": 0, "landmark_runs": 0}
+        self.stats = {"frames": 0, "detector_runs": 0, "landmark_runs": 0, "rejected_detections_skipped": 0}
         self._tracks: list[_Track] = []
+        self._rejected: list[_RejectedSpot] = []
         self._frames_since_detection = 0
         # The raw crop-space outputs and ROIs of the latest landmark call, for diagnostics and the
         # readout benchmark (which re-reads the same network outputs with every readout).
@@ -197,6 +231,7 @@ class PoseEstimator2D:
     def reset(self) -> None:
         """Forget all tracks (e.g. at a scene cut or a new video)."""
         self._tracks = []
+        self._rejected = []
         self._frames_since_detection = 0
         self.last_outputs = None
         self.last_rois = None
@@ -222,6 +257,7 @@ class PoseEstimator2D:
         self.stats["frames"] += 1
         # Stay uint8: the crops and the detector's letterbox convert only what they sample to float.
         frame_u8 = _frame_view(image).to(self.device, non_blocking=True)
+        self._age_rejected_spots()
         if self._should_detect():
             self._add_detections(frame_u8)
         self.last_outputs = self.last_rois = None
@@ -257,8 +293,18 @@ class PoseEstimator2D:
             match = next((t for t in self._tracks if self._same_person(det, t)), None)
             if match is not None:
                 match.roi = roi  # periodic re-detection (detect_every) resets drifted ROIs
+                continue
+            rejected = next((spot for spot in self._rejected if spot.matches(roi)), None)
+            if rejected is not None:
+                rejected.roi = roi  # same figure, maybe moved: keep following it until the re-test
+                self.stats["rejected_detections_skipped"] += 1
             elif len(self._tracks) < self.max_people:
                 self._tracks.append(_Track(roi, None))
+
+    def _age_rejected_spots(self) -> None:
+        for spot in self._rejected:
+            spot.frames_left -= 1
+        self._rejected = [spot for spot in self._rejected if spot.frames_left > 0]
 
     @staticmethod
     def _same_person(det: PoseDetection, track: _Track) -> bool:
@@ -313,7 +359,11 @@ class PoseEstimator2D:
         reported: list[np.ndarray] = []
         for p, track in enumerate(self._tracks):
             if not bool(visible[p]):
-                continue  # lost: no output, and the detector takes over next frame
+                # Lost: no output, and the detector takes over next frame.  A fresh detection that
+                # failed is remembered so that the next frames do not pay for the same failure.
+                if track.age == 0 and self.retry_rejected_after > 1:
+                    self._rejected.append(_RejectedSpot(rois[p], self.retry_rejected_after))
+                continue
             xy = landmarks_np[p, :, :2]
             bbox = np.array([xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()], dtype=np.float32)
             bbox = np.clip(bbox, [0, 0, 0, 0], [width - 1, height - 1, width - 1, height - 1]).astype(np.float32)
