@@ -36,7 +36,7 @@ from streampose.lifter.model import TemporalModel, temporal_model
 from streampose.lifter.streaming import StreamingTemporalModel
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lifter.json"
-BATCHES = (2, 8)
+BATCHES = (2, 8, 32)
 
 
 def _best_of(fn, repeats: int) -> float:

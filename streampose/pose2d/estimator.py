@@ -12,7 +12,9 @@ Per frame:
    them back to image pixels with the inverse ROI affine.
 4. A person whose pose-presence flag falls below ``min_presence`` is dropped (and re-detected on the
    next frame); otherwise the next frame's ROI comes from this frame's auxiliary landmarks 33/34
-   (same alignment rule as the detector's keypoints), unless that ROI leaves the image.
+   (same alignment rule as the detector's keypoints), unless that ROI leaves the image.  A *fresh*
+   detection that fails the presence test is remembered: while the detector keeps finding it at the
+   same spot, the landmark model re-tests it only every ``retry_rejected_after`` frames.
 
 Coordinates are image pixels with pixel centres at integers.
 """
