@@ -73,6 +73,18 @@ def test_dataset_is_seeded_and_initial_poses_are_not_ground_truth(tiny_samples):
     assert np.abs(tiny_samples.kp2d - tiny_samples.kp2d_true).mean() > 0.1       # 2D is noisy
 
 
+def test_concatenated_datasets_keep_every_sample_and_clip_ids_apart(tiny_samples):
+    first = tiny_samples.subset(np.arange(6))
+    joined = first.concatenate(tiny_samples)
+    assert len(joined) == 6 + len(tiny_samples)
+    np.testing.assert_array_equal(joined.images[6:], tiny_samples.images)
+    np.testing.assert_array_equal(joined.pose_init[:6], first.pose_init)
+    assert set(joined.clip[:6]).isdisjoint(joined.clip[6:])
+    with pytest.raises(ValueError):
+        first.concatenate(tiny_samples.subset(np.arange(2)).__class__(
+            **{**vars(tiny_samples.subset(np.arange(2))), "images": np.zeros((2, 32, 32, 3), np.uint8)}))
+
+
 @pytest.mark.parametrize("backbone,size", [("small", 32), ("resnet50", 32)])
 def test_forward_backward_shapes(backbone, size):
     torch.manual_seed(0)

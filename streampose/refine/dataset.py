@@ -64,6 +64,16 @@ class RefineSamples:
     def subset(self, index: np.ndarray) -> "RefineSamples":
         return RefineSamples(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
+    def concatenate(self, other: "RefineSamples") -> "RefineSamples":
+        """Both sets in one; ``other``'s clip indices are shifted past this set's."""
+        if other.images.shape[1:] != self.images.shape[1:]:
+            raise ValueError(f"render sizes differ: {self.images.shape[1:]} vs {other.images.shape[1:]}")
+        shift = int(self.clip.max()) + 1 if len(self) else 0
+        joined = {f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                  for f in fields(self)}
+        joined["clip"] = np.concatenate([self.clip, other.clip + shift]).astype(self.clip.dtype)
+        return RefineSamples(**joined)
+
 
 def film(rng: np.random.Generator, world: np.ndarray, fps: float
          ) -> tuple[VirtualCamera, np.ndarray, np.ndarray]:

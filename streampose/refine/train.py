@@ -191,12 +191,13 @@ def _cmd_build(args) -> int:
     from streampose.mocap import load_mocap, split_clips
     torch.set_num_threads(args.threads)
     out = Path(args.out).expanduser()
-    clips = load_mocap("cmu")
+    clips = load_mocap(args.dataset)
     train_clips, val_clips = split_clips(clips)
     lift, lifter_name = _lift_fn([c.joints3d for c in train_clips], [c.fps for c in train_clips],
                                  args.lifter, print, save_to=out / "initial_lifter_mlp.pt",
                                  lifter_name=args.lifter_name)
-    meta = {"lifter": lifter_name, "size": args.size, "stride": args.stride,
+    meta = {"dataset": args.dataset, "licence": clips[0].licence if clips else "",
+            "lifter": lifter_name, "size": args.size, "stride": args.stride,
             "train_clips": [c.name for c in train_clips], "val_clips": [c.name for c in val_clips]}
     for split, split_clips_, cams, seed in (("val", val_clips, args.cameras, 1),
                                               ("train", train_clips, args.cameras, 0)):
@@ -222,6 +223,11 @@ def _cmd_fit(args) -> int:
     torch.set_num_threads(args.threads)
     data = Path(args.data).expanduser()
     train = RefineSamples.load(data / "train.npz")
+    for extra in args.extra_data:
+        # More training renders (e.g. another mocap set); held-out clips still come from --data.
+        more = RefineSamples.load(Path(extra).expanduser() / "train.npz")
+        print(f"+ {len(more)} training samples from {extra}")
+        train = train.concatenate(more)
     if args.limit:
         train = train.subset(np.arange(min(args.limit, len(train))))
     config = FitConfig(modality=args.modality, backbone=args.backbone, patch_size=args.patch,
@@ -278,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build")
     b.add_argument("--out", default=str(cache_dir() / "v1"))
+    b.add_argument("--dataset", choices=("cmu", "bandai"), default="cmu",
+                   help="mocap set to render (bandai is CC BY-NC 4.0: a refiner trained on it is too)")
     b.add_argument("--size", type=int, default=128)
     b.add_argument("--stride", type=int, default=8)
     b.add_argument("--cameras", type=int, default=2)
@@ -287,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--threads", type=int, default=1)
     f = sub.add_parser("fit")
     f.add_argument("--data", default=str(cache_dir() / "v1"))
+    f.add_argument("--extra-data", action="append", default=[],
+                   help="another built dataset whose training split is added (repeatable)")
     f.add_argument("--modality", default="rgb+seg")
     f.add_argument("--backbone", default="small")
     f.add_argument("--patch", type=int, default=32)
