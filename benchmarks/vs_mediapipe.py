@@ -34,6 +34,7 @@ RESULTS = REPO / "benchmarks" / "results"
 MEDIAPIPE_VERSION = "0.10.21"
 MODES = {
     "live": dict(causal=True, realtime=False, refine=False),
+    "live+bf16": dict(causal=True, realtime=False, refine=False, precision="bf16"),
     "offline": dict(causal=False, realtime=False, refine=False),
     "live+refine": dict(causal=True, realtime=False, refine=True),
     "offline+refine": dict(causal=False, realtime=False, refine=True),

@@ -80,6 +80,9 @@ def _add_pose_arguments(parser: argparse.ArgumentParser) -> None:
                        help="people to track at once (default 1)")
     group.add_argument("--readout", choices=("integral", "regression"), default=None,
                        help="2D keypoint readout (default: the 2D stage's measured best)")
+    group.add_argument("--precision", choices=("fp32", "bf16", "mixed", "auto"), default="fp32",
+                       help="2D networks' arithmetic: fp32 (default, exact) or bf16 (1.2-1.3x faster "
+                            "2D on CPUs with native bf16; keypoints move ~1%% of the person's size)")
     group.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                        help="CPU threads for torch (default: torch's choice)")
     group = parser.add_argument_group("pictures")
@@ -96,6 +99,7 @@ def build_pipeline(args: argparse.Namespace, live: bool):
     return Pipeline(PipelineConfig(
         device=args.device, causal=args.causal or live, realtime=live, lifter=args.lifter,
         smoothing=args.smoothing, refine=args.refine, max_people=args.max_people, readout=args.readout,
+        precision=args.precision,
         keep_images=args.overlay is not None, max_frames=args.max_frames, threads=args.threads,
     ))
 

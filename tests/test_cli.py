@@ -20,6 +20,8 @@ from streampose import cli
 from streampose.output import read_jsonl
 from videogen import make_video
 
+REAL_BUILD_PIPELINE = cli.build_pipeline  # before the autouse fixture swaps in the fake stages
+
 
 @pytest.fixture(autouse=True)
 def fake_stages(monkeypatch):
@@ -261,3 +263,21 @@ def test_python_dash_m_streampose_is_the_cli():
 def test_plot_subcommand_is_routed(tmp_path, capsys):
     status, captured = _run(["plot", tmp_path / "missing.jsonl", "-o", tmp_path / "x.png"], capsys)
     assert status != 0 and "Traceback" not in captured.err
+
+
+def test_precision_option_reaches_the_2d_stage(monkeypatch):
+    seen = {}
+
+    class Recorder:
+        def __init__(self, config):
+            seen["config"] = config
+
+    monkeypatch.setattr("streampose.pipeline.Pipeline", Recorder)
+    args = cli.build_parser().parse_args(["clip.mp4", "--out", "p.jsonl", "--precision", "bf16"])
+    REAL_BUILD_PIPELINE(args, live=False)
+    assert seen["config"].precision == "bf16"
+    args = cli.build_parser().parse_args(["clip.mp4", "--out", "p.jsonl"])
+    REAL_BUILD_PIPELINE(args, live=False)
+    assert seen["config"].precision == "fp32"  # exact by default
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["clip.mp4", "--out", "p.jsonl", "--precision", "fp8"])

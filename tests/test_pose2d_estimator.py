@@ -219,3 +219,27 @@ def test_real_video_tracking(models, shared_dir):
     # the balancing person is about 700-750 px tall in this 1080x1920 portrait video
     assert np.all((heights > 550) & (heights < 900)), heights
     assert np.abs(np.diff(boxes, axis=0)).max() < 60  # tracked smoothly, no jumps
+
+
+def test_bf16_precision_stays_close_to_fp32(models, monkeypatch):
+    from streampose.pose2d import estimator as estimator_module
+    from streampose.pose2d.weights import load_detector, load_landmark_model
+
+    image = scene(320, 240, [(160, 30, 180)])
+    exact = make_estimator(models).process(image)
+    fast = estimator_module.PoseEstimator2D(
+        detector_model=load_detector("cpu", precision="bf16"),
+        landmark_model=load_landmark_model("cpu", with_segmentation=True, precision="bf16")).process(image)
+    assert len(exact) == len(fast) == 1
+    height = np.ptp(exact[0].keypoints2d[:, 1])
+    moved = np.linalg.norm(exact[0].keypoints2d[:, :2] - fast[0].keypoints2d[:, :2], axis=1)
+    assert moved.max() > 0  # it really ran in bf16
+    assert moved.mean() < 0.03 * height  # benchmarks/pose2d_precision.py: ~1% of the person on real video
+    with pytest.raises(ValueError):
+        make_estimator(models, precision="fp8")
+    monkeypatch.setattr("streampose.pose2d.weights.native_bf16_cpu", lambda: False)
+    assert estimator_module.resolve_estimator_precision("auto", "cpu") == "fp32"
+    monkeypatch.setattr("streampose.pose2d.weights.native_bf16_cpu", lambda: True)
+    assert estimator_module.resolve_estimator_precision("auto", "cpu") == "bf16"
+    assert estimator_module.resolve_estimator_precision("auto", "cuda") == "fp32"
+    assert estimator_module.resolve_estimator_precision("mixed", "cpu") == "mixed"

@@ -444,3 +444,24 @@ def test_unsupported_op_and_bad_file_raise_model_error():
         convert_graph(bad)
     with pytest.raises(ModelError):
         parse_tflite(b"\x00" * 64)
+
+
+def test_bfloat16_compute_keeps_float32_interface_and_stays_close():
+    graph, w, bias, const = _tiny_graph()
+    module = TFLiteModule(convert_graph(graph)).eval()
+    x = nhwc_to_torch(RNG.normal(size=(2, 6, 6, 2)).astype(np.float32))
+    with torch.inference_mode():
+        reference = module(x)
+        module.set_compute_dtype(torch.bfloat16)
+        assert all(n.weight.dtype == torch.bfloat16 for n in module.nodes if n.op == "CONV")
+        low = module(x)  # a float32 input is cast inside
+        module.set_compute_dtype(torch.float32)
+        back = module(x)
+    for ours, ref, restored in zip(low, reference, back):
+        assert ours.dtype == torch.float32
+        # bf16 has an 8-bit mantissa: ~0.4% relative error per rounding, never more than a few %
+        scale = ref.abs().max().item()
+        assert 0 < (ours - ref).abs().max().item() <= 0.05 * scale
+        torch.testing.assert_close(restored, ref, rtol=0, atol=1e-2 * scale)
+    with pytest.raises(ValueError):
+        module.set_compute_dtype(torch.float16)

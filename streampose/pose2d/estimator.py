@@ -160,13 +160,37 @@ def _frame_view(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image))
 
 
-def _load_models(device: torch.device, want_mask: bool, readout: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+# (detector, landmark model) arithmetic per estimator precision, measured by
+# benchmarks/pose2d_precision.py on the shared videos (1 thread, native bf16 CPU): ``bf16`` makes the
+# 2D stage 1.21-1.31x faster, but the landmarks move by 1.7-2.6 px mean in the 256-px crop and 2D
+# jitter changes by -23..+8%; ``mixed`` (bf16 detector only) gains just 1.05-1.13x and its detector
+# decisions flip near the threshold (sports2d: 156 -> 149 frames with a person).  So fp32 -- exact
+# parity with the reference runtime -- stays the default and bf16 is opt-in for speed.
+PRECISION_SPLIT = {"fp32": ("fp32", "fp32"), "bf16": ("bf16", "bf16"), "mixed": ("bf16", "fp32")}
+ESTIMATOR_PRECISIONS = ("auto", *PRECISION_SPLIT)
+DEFAULT_PRECISION = "fp32"
+
+
+def resolve_estimator_precision(precision: str, device: str | torch.device) -> str:
+    """``auto`` -> ``bf16`` on a CPU with native bf16 units, else ``fp32``; others pass through."""
+    if precision not in ESTIMATOR_PRECISIONS:
+        raise InputError(f"precision must be one of {ESTIMATOR_PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    from .weights import native_bf16_cpu
+    return "bf16" if torch.device(device).type == "cpu" and native_bf16_cpu() else "fp32"
+
+
+def _load_models(device: torch.device, want_mask: bool, readout: str, precision: str
+                 ) -> tuple[torch.nn.Module, torch.nn.Module]:
     try:
         from .weights import load_detector, load_landmark_model
     except ImportError as exc:  # the weights module ships with the package; this means a broken install
         raise ModelError(f"BlazePose weight loader unavailable: {exc}") from exc
-    detector = load_detector(device)
-    landmarks = load_landmark_model(device, with_segmentation=want_mask, with_heatmap=readout == "integral")
+    detector_precision, landmark_precision = PRECISION_SPLIT[resolve_estimator_precision(precision, device)]
+    detector = load_detector(device, precision=detector_precision)
+    landmarks = load_landmark_model(device, with_segmentation=want_mask, with_heatmap=readout == "integral",
+                                    precision=landmark_precision)
     return detector, landmarks
 
 
@@ -190,6 +214,9 @@ class PoseEstimator2D:
             the landmark model will not accept (small, backlit, cut off).
         detector_model, landmark_model: ready-made networks (default: the converted BlazePose
             models from :mod:`streampose.pose2d.weights`).
+        precision: arithmetic of the default networks: ``"fp32"``, ``"bf16"`` (both networks),
+            ``"mixed"`` (bf16 detector, fp32 landmark model) or ``"auto"`` (``bf16`` on CPUs with
+            native bf16 units, else ``fp32``); see ``PRECISION_SPLIT`` for the measured trade.
         integral: options of the integral readout.
     """
 
@@ -197,13 +224,15 @@ class PoseEstimator2D:
                  want_mask: bool = False, detect_every: int | None = None, min_presence: float = MIN_PRESENCE,
                  retry_rejected_after: int = RETRY_REJECTED_AFTER,
                  detector_model: torch.nn.Module | None = None, landmark_model: torch.nn.Module | None = None,
-                 integral: IntegralOptions = DEFAULT_INTEGRAL):
+                 integral: IntegralOptions = DEFAULT_INTEGRAL, precision: str = DEFAULT_PRECISION):
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
         if max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         if detect_every is not None and detect_every < 1:
             raise ValueError(f"detect_every must be >= 1 or None, got {detect_every}")
+        if precision not in ESTIMATOR_PRECISIONS:
+            raise ValueError(f"precision must be one of {ESTIMATOR_PRECISIONS}, got {precision!r}")
         if retry_rejected_after < 1:
             raise ValueError(f"retry_rejected_after must be >= 1, got {retry_rejected_after}")
         self.device = torch.device(device)
@@ -214,13 +243,16 @@ class PoseEstimator2D:
         self.min_presence = min_presence
         self.retry_rejected_after = retry_rejected_after
         self.integral = integral
+        self.precision = "custom models"
         if detector_model is None or landmark_model is None:
-            loaded = _load_models(self.device, want_mask, readout)
+            self.precision = resolve_estimator_precision(precision, self.device)
+            loaded = _load_models(self.device, want_mask, readout, self.precision)
             detector_model = detector_model or loaded[0]
             landmark_model = landmark_model or loaded[1]
         self.detector = PoseDetector(detector_model.eval())
         self.landmark_model = landmark_model.eval()
-        self.description = f"blazepose_full/{readout}"
+        self.description = f"blazepose_full/{readout}" + (
+            f"/{self.precision}" if self.precision in ("bf16", "mixed") else "")
         self.stats = {"frames": 0, "detector_runs": 0, "landmark_runs": 0, "rejected_detections_skipped": 0}
         self._tracks: list[_Track] = []
         self._rejected: list[_RejectedSpot] = []

@@ -598,6 +598,11 @@ _ONEDNN_ACTIVATIONS = {"NONE": ("none", []), "RELU": ("relu", []), "RELU6": ("ha
 _MAX_PACKED_SHAPES = 4
 
 
+# bfloat16 goes through the same prepacked path: oneDNN runs it on the CPU's native bf16 units
+# (AVX512-BF16 / AMX), see ``TFLiteModule.set_compute_dtype``.
+_ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
+
+
 def _onednn_conv_available() -> bool:
     """Whether this torch build has the (private) oneDNN ops for prepacked convolutions."""
     mkldnn_ops = getattr(torch.ops, "mkldnn", None)
@@ -665,7 +670,8 @@ class _Node(nn.Module):
         """oneDNN convolution with a cached prepacked kernel and fused activation, or ``None`` when it
         does not apply (then the caller uses ``F.conv2d``)."""
         weight = self.weight
-        if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32 or torch.is_grad_enabled():
+        if (x.device.type != "cpu" or x.dtype not in _ONEDNN_DTYPES or weight.dtype != x.dtype
+                or torch.is_grad_enabled()):
             return None
         if torch.jit.is_tracing() or torch.compiler.is_compiling():  # exporters see the public F.conv2d graph
             return None
@@ -788,6 +794,25 @@ class TFLiteModule(nn.Module):
             [i for i in node.input_ids if last_use[i] == step and i not in wanted] for step, node in enumerate(self.nodes)
         ]
         self.channels_last = False
+        self.compute_dtype = torch.float32
+
+    def set_compute_dtype(self, dtype: torch.dtype) -> TFLiteModule:
+        """Run the graph in ``dtype`` (``torch.float32`` or ``torch.bfloat16``).
+
+        Weights are cast once, in place: going back to float32 keeps their bf16 rounding, so load a
+        fresh module for exact float32.  ``forward`` casts its input to ``dtype`` and every output
+        back to float32, so callers see the same interface.  bfloat16 keeps float32's range with an 8-bit
+        mantissa: on CPUs with native bf16 units it runs the BlazePose graphs ~1.3-1.5x faster
+        (``benchmarks/pose2d_precision.py`` measures speed and how far the keypoints move).
+        """
+        if dtype not in _ONEDNN_DTYPES:
+            raise ValueError(f"compute dtype must be float32 or bfloat16, got {dtype}")
+        for node in self.nodes:
+            for name, buffer in node.named_buffers(recurse=False):
+                if buffer.is_floating_point():
+                    setattr(node, name, buffer.to(dtype))
+        self.compute_dtype = dtype
+        return self
 
     def use_channels_last(self, enabled: bool = True) -> TFLiteModule:
         """Store rank-4 weights and the input in ``torch.channels_last`` memory format."""
@@ -804,6 +829,8 @@ class TFLiteModule(nn.Module):
             raise InputError(
                 f"model input must have shape (B, {expected[3]}, {expected[1]}, {expected[2]}), got {tuple(x.shape)}"
             )
+        if self.compute_dtype != torch.float32 and x.is_floating_point():
+            x = x.to(self.compute_dtype)  # float32 mode leaves dtypes alone (float64 runs check rounding)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         values = {self.input_id: x}
@@ -812,4 +839,7 @@ class TFLiteModule(nn.Module):
             values[node.output_ids[0]] = result
             for index in release:
                 values.pop(index, None)
-        return tuple(values[i] for i in self.output_ids)
+        outputs = tuple(values[i] for i in self.output_ids)
+        if self.compute_dtype != torch.float32:
+            outputs = tuple(o.float() if o.is_floating_point() else o for o in outputs)
+        return outputs

@@ -68,6 +68,8 @@ __all__ = [
     "ensure_blazepose_models",
     "load_detector",
     "load_landmark_model",
+    "native_bf16_cpu",
+    "resolve_precision",
 ]
 
 MEDIAPIPE_VERSION = "0.10.21"
@@ -377,10 +379,46 @@ def _device(device: str | torch.device) -> torch.device:
         raise InputError(f"invalid device {device!r}") from exc
 
 
-def load_detector(device: str | torch.device = "cpu", cache_dir: str | Path | None = None) -> BlazePoseDetector:
-    """The converted BlazePose detector in eval mode on ``device`` (fetches / converts on first use)."""
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def native_bf16_cpu() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX), where oneDNN runs bf16
+    convolutions faster than fp32.  Elsewhere bf16 is emulated and slower, so ``auto`` keeps fp32."""
+    cpu = torch.cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
+def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str:
+    """``"auto"`` -> ``"bf16"`` on a CPU with native bf16 units, else ``"fp32"``; others pass through.
+
+    GPUs stay fp32 under ``auto``: bf16 there is untested (no GPU was available to measure it).
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    return "bf16" if _device(device).type == "cpu" and native_bf16_cpu() else "fp32"
+
+
+def _with_precision(model: nn.Module, precision: str, device: torch.device) -> nn.Module:
+    dtype = torch.bfloat16 if resolve_precision(precision, device) == "bf16" else torch.float32
+    model.net.set_compute_dtype(dtype)
+    return model
+
+
+def load_detector(device: str | torch.device = "cpu", cache_dir: str | Path | None = None,
+                  precision: str = "fp32") -> BlazePoseDetector:
+    """The converted BlazePose detector in eval mode on ``device`` (fetches / converts on first use).
+
+    ``precision``: ``"fp32"`` (bit-for-bit the converted graph), ``"bf16"`` or ``"auto"`` (see
+    :func:`resolve_precision`); inputs and outputs stay float32 either way.
+    """
     files = ensure_blazepose_models(cache_dir)
-    return BlazePoseDetector(_load_graph(files.detector_converted)).eval().to(_device(device))
+    device = _device(device)
+    model = BlazePoseDetector(_load_graph(files.detector_converted)).eval().to(device)
+    return _with_precision(model, precision, device)
 
 
 def load_landmark_model(
@@ -388,9 +426,12 @@ def load_landmark_model(
     with_segmentation: bool = False,
     with_heatmap: bool = True,
     cache_dir: str | Path | None = None,
+    precision: str = "fp32",
 ) -> BlazePoseLandmarkModel:
-    """The converted BlazePose landmark model in eval mode on ``device``, pruned to the requested heads."""
+    """The converted BlazePose landmark model in eval mode on ``device``, pruned to the requested heads
+    (``precision`` as in :func:`load_detector`)."""
     files = ensure_blazepose_models(cache_dir)
     graph = _load_graph(files.landmark_converted)
+    device = _device(device)
     model = BlazePoseLandmarkModel(graph, with_segmentation=with_segmentation, with_heatmap=with_heatmap)
-    return model.eval().to(_device(device))
+    return _with_precision(model.eval().to(device), precision, device)
