@@ -150,9 +150,17 @@ def _start_cli_on_fifo(tmp_path, stream_bytes, out):
     proc = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("cli_with_fake_stages.py")), str(fifo), "--out", str(out),
          "--device", "cpu"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=_default_sigint,
     )
     return proc, feeder
+
+
+def _default_sigint():
+    # A shell starts background jobs with SIGINT ignored, children inherit that, and Python then
+    # installs no KeyboardInterrupt handler (correctly: `nohup`/`&` mean "do not stop on Ctrl-C").
+    # The test is about what Ctrl-C does, so the CLI must start with the default disposition
+    # whoever runs pytest.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_frames(out: Path, proc, minimum: int, timeout: float = 30.0) -> int:
