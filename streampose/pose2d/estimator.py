@@ -177,8 +177,8 @@ def resolve_estimator_precision(precision: str, device: str | torch.device) -> s
         raise InputError(f"precision must be one of {ESTIMATOR_PRECISIONS}, got {precision!r}")
     if precision != "auto":
         return precision
-    from .weights import native_bf16_cpu
-    return "bf16" if torch.device(device).type == "cpu" and native_bf16_cpu() else "fp32"
+    from .weights import resolve_precision  # one rule for "auto", shared with the weight loaders
+    return resolve_precision("auto", device)
 
 
 def _load_models(device: torch.device, want_mask: bool, readout: str, precision: str
@@ -187,7 +187,7 @@ def _load_models(device: torch.device, want_mask: bool, readout: str, precision:
         from .weights import load_detector, load_landmark_model
     except ImportError as exc:  # the weights module ships with the package; this means a broken install
         raise ModelError(f"BlazePose weight loader unavailable: {exc}") from exc
-    detector_precision, landmark_precision = PRECISION_SPLIT[resolve_estimator_precision(precision, device)]
+    detector_precision, landmark_precision = PRECISION_SPLIT[precision]  # already resolved by the caller
     detector = load_detector(device, precision=detector_precision)
     landmarks = load_landmark_model(device, with_segmentation=want_mask, with_heatmap=readout == "integral",
                                     precision=landmark_precision)

@@ -802,7 +802,7 @@ class TFLiteModule(nn.Module):
         Weights are cast once, in place: going back to float32 keeps their bf16 rounding, so load a
         fresh module for exact float32.  ``forward`` casts its input to ``dtype`` and every output
         back to float32, so callers see the same interface.  bfloat16 keeps float32's range with an 8-bit
-        mantissa: on CPUs with native bf16 units it runs the BlazePose graphs ~1.3-1.5x faster
+        mantissa: on CPUs with native bf16 units the whole BlazePose 2D stage ran 1.21-1.31x faster
         (``benchmarks/pose2d_precision.py`` measures speed and how far the keypoints move).
         """
         if dtype not in _ONEDNN_DTYPES:
