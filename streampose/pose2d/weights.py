@@ -54,6 +54,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from streampose.cache import cache_dir
 from streampose.errors import InputError, ModelError
 from streampose.pose2d.tflite_graph import parse_tflite
 from streampose.pose2d.tflite_torch import ConvertedGraph, TFLiteModule, convert_graph
@@ -114,9 +115,7 @@ class BlazePoseFiles:
 
 def blazepose_cache_dir() -> Path:
     """``$STREAMPOSE_CACHE/blazepose`` if set, else ``~/.cache/streampose/blazepose``."""
-    root = os.environ.get("STREAMPOSE_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "streampose"
-    return base / "blazepose"
+    return cache_dir("blazepose")
 
 
 def _sha256(path: Path) -> str:
