@@ -4,7 +4,7 @@
     python demos/webcam.py video.mp4       # no camera? use a video file instead
     python demos/webcam.py 0 --headless --save demo.mp4   # no display: write the frames
 
-``streampose webcam`` runs the same code.  The implementation is in :mod:`streampose.viz.demo` so
+``streampose webcam`` runs the same code.  The implementation is in :mod:`streampose.apps.demo` so
 the installed package has it; this script only re-exports it:
 
 * ``run_demo(source=0, device="auto", max_frames=None, headless=None, save=None) -> int``
@@ -13,7 +13,7 @@ the installed package has it; this script only re-exports it:
 """
 from __future__ import annotations
 
-from streampose.viz.demo import DemoResult, compose_demo_frame, demo_loop, display_available, run_demo, webcam_main
+from streampose.apps.demo import DemoResult, compose_demo_frame, demo_loop, display_available, run_demo, webcam_main
 
 __all__ = ["DemoResult", "compose_demo_frame", "demo_loop", "display_available", "run_demo", "webcam_main"]
 

@@ -211,10 +211,10 @@ def process(args: argparse.Namespace, reader: FrameReader, writer: Writer, pipel
 
 def _subcommand(name: str, argv: list[str]) -> int:
     if name == "plot":
-        from streampose.plot import plot_main
+        from streampose.apps.plot import plot_main
 
         return plot_main(argv)
-    from streampose.viz.demo import webcam_main
+    from streampose.apps.demo import webcam_main
 
     tune_allocator()
     return webcam_main(argv)

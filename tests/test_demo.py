@@ -12,7 +12,7 @@ from videogen import make_video
 
 from streampose.reader import open_source
 from streampose.types import Person, Person2D, PoseFrame
-from streampose.viz.demo import compose_demo_frame, demo_loop, display_available, run_demo, webcam_main
+from streampose.apps.demo import compose_demo_frame, demo_loop, display_available, run_demo, webcam_main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "demos"))
 
@@ -194,23 +194,41 @@ def test_run_demo_with_the_real_pipeline_and_stand_in_stages(video, tmp_path):
     assert len(times) == FRAMES and size == (SIZE[0] + SIZE[1], SIZE[1])
 
 
-def test_files_are_played_like_a_camera_paced_and_restamped():
-    import time
+class _FakeClock:
+    """Stands in for the ``time`` module: ``sleep`` advances the clock instead of waiting, and every
+    ``perf_counter`` call costs 1 ms, like a little work between two looks at the clock."""
 
+    def __init__(self, now: float = 100.0):
+        self.now, self.sleeps = now, []
+
+    def perf_counter(self) -> float:
+        self.now += 0.001
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_files_are_played_like_a_camera_paced_and_restamped(monkeypatch):
+    import streampose.apps.demo as demo
     from streampose.types import Frame
-    from streampose.viz.demo import _like_a_camera
 
     frames = [Frame(index=i, time=5.0 + 0.1 * i, image=np.zeros((2, 2, 3), np.uint8), capture_time=1.0)
               for i in range(4)]
-    start = time.perf_counter()
-    out = list(_like_a_camera(frames, pace=True))
-    elapsed = time.perf_counter() - start
-    assert 0.29 <= elapsed < 2.0  # held back to presentation times (0.3 s of video)
+    clock = _FakeClock()
+    monkeypatch.setattr(demo, "time", clock)
+    start = clock.perf_counter()
+    out = list(demo._like_a_camera(frames, pace=True))
+    # Held back to presentation times (0.3 s of video): frame k is taken 0.1 s * k after frame 0.
+    assert sum(clock.sleeps) > 0.29 and len(clock.sleeps) == 3
+    np.testing.assert_allclose(np.diff([f.capture_time for f in out]), 0.1, atol=0.005)
     assert all(f.capture_time > start for f in out)  # latency counts from when the frame is taken
     assert [f.index for f in out] == [0, 1, 2, 3]
-    fast = time.perf_counter()
-    list(_like_a_camera(frames, pace=False))
-    assert time.perf_counter() - fast < 0.1
+    fast = _FakeClock()
+    monkeypatch.setattr(demo, "time", fast)
+    unpaced = list(demo._like_a_camera(frames, pace=False))
+    assert fast.sleeps == [] and [f.index for f in unpaced] == [0, 1, 2, 3]
 
 
 class _FakeWindow:
@@ -220,7 +238,7 @@ class _FakeWindow:
         self.shown, self.quit_on, self.broken, self.destroyed = [], quit_on, broken, False
 
     def install(self, monkeypatch):
-        import streampose.viz.demo as demo
+        import streampose.apps.demo as demo
 
         monkeypatch.setattr(demo.cv2, "namedWindow", lambda *a, **k: None)
         monkeypatch.setattr(demo.cv2, "imshow", self.imshow)
