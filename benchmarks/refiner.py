@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from streampose.refine import Refiner, limbs
-from streampose.refine.config import FitConfig, make_net
+from streampose.refine.config import RefinerArch, make_net
 from streampose.refine.inputs import channels_for
 
 RESULTS = Path(__file__).resolve().parent / "results" / "refiner.json"
@@ -74,7 +74,7 @@ def main() -> None:
              ("resnet50", "rgb+seg", 256)]
     rows = []
     for backbone, modality, size in cases:
-        config = FitConfig(modality=modality, backbone=backbone, patch_size=size, whole_size=size)
+        config = RefinerArch(modality=modality, backbone=backbone, patch_size=size, whole_size=size)
         refiner = Refiner(make_net(config), config, lengths, device=str(device))
         for with_mask in (True, False):
             if with_mask and modality not in ("seg", "rgb+seg"):

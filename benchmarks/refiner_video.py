@@ -30,24 +30,9 @@ DEFAULT_VIDEOS = ("pose2sim_balance_cam01.mp4", "sports2d_walk_jump.mp4")
 
 
 def _lifter(name: str, log):
-    try:
-        from streampose.lifter import load_lifter
-        lifter = load_lifter(name)
-        return (lambda kp, size: lifter.lift_sequence(kp, image_size=size)[0]), f"streampose.lifter:{name}"
-    except Exception as exc:  # noqa: BLE001 -- no trained project lifter yet
-        log(f"project lifter unavailable ({type(exc).__name__}); using the refiner's fallback MLP lifter")
-    from streampose.refine.baseline_lifter import MlpLifter, as_lift_fn, train_mlp_lifter
-    from streampose.refine.train import cache_dir
-    path = cache_dir() / "v1" / "initial_lifter_mlp.pt"
-    if not path.is_file():
-        # Same seed and clips as the dataset build, so this is the lifter the refiner was trained on.
-        from streampose.mocap import load_mocap, split_clips
-        train, _ = split_clips(load_mocap("cmu"))
-        model = train_mlp_lifter([c.joints3d for c in train], [c.fps for c in train], log=log)
-        torch.save(model.state_dict(), path)
-    model = MlpLifter()
-    model.load_state_dict(torch.load(path, map_location="cpu"))
-    return as_lift_fn(model.eval()), f"refine.baseline_lifter:mlp ({path})"
+    from streampose.lifter import load_lifter
+    lifter = load_lifter(name)
+    return (lambda kp, size: lifter.lift_sequence(kp, image_size=size)[0]), f"streampose.lifter:{name}"
 
 
 def _consistency(poses: np.ndarray) -> dict:

@@ -15,7 +15,7 @@ with MediaPipe's pose settings):
 * ``us_per_frame``: wall time of the live ``push`` for 17 joints x D, and of the filterpy reference
   (one ``KalmanFilter`` per coordinate) in the same run.
 
-Data: held-out CMU clips via ``streampose.mocap`` (``load_mocap("cmu")`` / ``split_clips``) when that
+Data: held-out CMU clips via ``streampose_train.mocap`` (``load_mocap("cmu")`` / ``split_clips``) when that
 module and ``../shared`` are available, else a synthetic human-like trajectory (stated in the JSON).
 Defaults are chosen on the *training* clips by the sweep (``--sweep``) and the final table is
 computed on the held-out clips only.  Clips are cut into 4 s windows that are stacked along the joint
@@ -45,9 +45,11 @@ from pathlib import Path
 import numpy as np
 
 from streampose.smoothing import make_smoother, smooth_sequence
-from streampose.smoothing.kalman import KalmanParams, filterpy_reference
+from streampose.smoothing.kalman import KalmanParams
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from kalman_reference import filterpy_reference  # noqa: E402  (the filterpy oracle, a dev dependency)
 SHARED = ROOT.parent / "shared"
 RESULTS = ROOT / "benchmarks" / "results" / "smoothing.json"
 WINDOW_SECONDS = 4.0  # many CMU clips are 5-10 s long
@@ -237,7 +239,7 @@ def _load_clips(split: str) -> tuple[list[np.ndarray], float, str]:
     """World-space ``(T, 17, 3)`` clips of one split, their fps, and a description."""
     reason = "load_mocap returned no clips"
     try:
-        from streampose.mocap import load_mocap, split_clips
+        from streampose_train.mocap import load_mocap, split_clips
 
         clips = load_mocap("cmu")
     except Exception as exc:  # no mocap module, no ../shared, no cache: say so and go synthetic
@@ -246,7 +248,7 @@ def _load_clips(split: str) -> tuple[list[np.ndarray], float, str]:
     if clips:
         train, held_out = split_clips(clips)
         chosen = train if split == "train" else held_out
-        source = (f"CMU mocap (streampose.mocap.load_mocap + split_clips): {split} = {len(chosen)} "
+        source = (f"CMU mocap (streampose_train.mocap.load_mocap + split_clips): {split} = {len(chosen)} "
                   f"clips, {sum(c.num_frames for c in chosen)} frames at {clips[0].fps:g} fps")
         return [np.asarray(c.joints3d, dtype=np.float64) for c in chosen], float(clips[0].fps), source
     synthetic = _synthetic_clips(60.0, 8, seed=1 if split == "train" else 2)
@@ -302,7 +304,7 @@ def _person_size(kp2d: np.ndarray) -> np.ndarray:
 def build_windows(split: str, quick: bool, seed: int = 0) -> tuple[dict[str, Windows], str]:
     """Clean windows ``{"3d_30fps", "2d_30fps", "3d_60fps", "2d_60fps"}`` of one split; 2D is the
     world motion filmed by a random ``VirtualCamera`` per window."""
-    from streampose.camera import VirtualCamera
+    from streampose_train.filming import VirtualCamera
 
     clips, fps_in, source = _load_clips(split)
     if quick:
@@ -333,7 +335,7 @@ def add_noise(windows: Windows, setting: float | str, rng: np.random.Generator
     for Gaussian noise).  A float setting is the per-axis sigma: metres for 3D, fraction of person
     size for 2D."""
     if isinstance(setting, str):
-        from streampose.mocap import Noise2D
+        from streampose_train.mocap import Noise2D
 
         model = Noise2D(scale=float(setting.split(":")[1]))
         pairs = [model.apply(w, rng, fps=windows.fps) for w in windows.clean]

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from streampose.errors import InputError
-from streampose.mocap.bvh import euler_to_matrix, forward_kinematics, parse_bvh, read_bvh
-from streampose.mocap.rigs import (
+from streampose_train.mocap.bvh import euler_to_matrix, forward_kinematics, parse_bvh, read_bvh
+from streampose_train.mocap.rigs import (
     BANDAI, CC_BASE, bone_lengths, clip_to_h36m, detect_rig, unit_scale,
 )
 from streampose.skeleton import H36M17

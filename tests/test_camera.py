@@ -5,10 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from streampose.camera import (
-    CameraIntrinsics, VirtualCamera, camera_to_world, image_coordinates, look_at_rotation,
-    normalize_screen_coordinates, project_to_2d, world_to_camera,
-)
+from streampose.camera import CameraIntrinsics, image_coordinates, normalize_screen_coordinates, project_to_2d
+from streampose_train.filming import VirtualCamera, camera_to_world, look_at_rotation, world_to_camera
 from streampose.errors import InputError
 from streampose.skeleton import H36M17
 

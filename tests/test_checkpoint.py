@@ -145,7 +145,7 @@ def test_checkpoint_objects_are_not_executed(tmp_path):
 
 
 # -- the weights shipped in models/ ------------------------------------------------------------------
-_MODELS = __import__("pathlib").Path(__file__).resolve().parents[1] / "models"
+_MODELS = __import__("pathlib").Path(__file__).resolve().parents[1] / "streampose" / "models"
 
 # A standing H36M-17 skeleton (metres, camera axes: y down, z forward), 3 m in front of a camera.
 _STANDING = np.array([

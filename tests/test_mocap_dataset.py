@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streampose.camera import VirtualCamera
+from streampose_train.filming import VirtualCamera
 from streampose.errors import InputError
-from streampose.mocap import dataset as ds
-from streampose.mocap.dataset import (
+from streampose_train.mocap import dataset as ds
+from streampose_train.mocap.dataset import (
     MocapClip, cmu_action, holdout_names, load_mocap, resample, shared_data_dir, split_clips,
 )
-from streampose.mocap.rigs import bone_lengths
+from streampose_train.mocap.rigs import bone_lengths
 
 from test_bvh import CC_JOINTS, _cc_frames, _write_rig_bvh  # synthetic CC-rig BVH writer
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from streampose.errors import InputError
-from streampose.mocap.noise import (
+from streampose_train.mocap.noise import (
     SWAP_GROUPS, Noise2D, flip_pose_2d, flip_pose_3d, person_size,
 )
 from streampose.skeleton import H36M17

@@ -5,14 +5,15 @@ import numpy as np
 import pytest
 import torch
 
+from streampose.lifter import load_lifter
+
 from streampose.errors import InputError, ModelError
 from streampose.refine import limbs, load_refiner
-from streampose.refine.baseline_lifter import MlpLifter, as_lift_fn
-from streampose.refine.dataset import build_samples
+from streampose_train.refiner.dataset import build_samples
 from streampose.refine.inputs import build_inputs
 from streampose.refine.model import RefinerNet
-from streampose.refine.render import person_crop_intrinsics, render_person, sample_appearance
-from streampose.refine.train import FitConfig, batch_tensors, fit, orientation_loss, predict, save_refiner
+from streampose_train.refiner.render import person_crop_intrinsics, render_person, sample_appearance
+from streampose_train.refiner.train import FitConfig, batch_tensors, fit, orientation_loss, predict, save_refiner
 
 
 def _standing_pose() -> np.ndarray:
@@ -31,10 +32,16 @@ def _clip(frames: int, seed: int) -> np.ndarray:
     return (base[None] + swing * np.array([1, 0.3, 1])).astype(np.float32)
 
 
+def _shipped_lift():
+    """The shipped lifter as the renders' initial-pose function (a real network on noisy 2D)."""
+    lifter = load_lifter("cmu")
+    return lambda kp2d, size: lifter.lift_sequence(kp2d, image_size=size)[0]
+
+
 @pytest.fixture(scope="module")
 def tiny_samples():
     torch.manual_seed(0)
-    lift = as_lift_fn(MlpLifter().eval())   # untrained, but a real network run on noisy 2D
+    lift = _shipped_lift()
     return build_samples([_clip(40, 0), _clip(40, 1)], [30.0, 30.0], lift, cameras_per_clip=1, stride=5, size=64,
                          seed=0, log=lambda _: None)
 
@@ -62,7 +69,7 @@ def test_renderer_is_deterministic_and_labels_parts():
 
 
 def test_dataset_is_seeded_and_initial_poses_are_not_ground_truth(tiny_samples):
-    lift = as_lift_fn(MlpLifter().eval())
+    lift = _shipped_lift()
     again = build_samples([_clip(40, 0), _clip(40, 1)], [30.0, 30.0], lift, cameras_per_clip=1, stride=5, size=64,
                           seed=0, log=lambda _: None)
     np.testing.assert_array_equal(again.images, tiny_samples.images)
@@ -116,7 +123,7 @@ def test_a_few_steps_lower_the_training_loss(tiny_samples, modality):
             patches, u0, target, _, _ = batch_tensors(tiny_samples, index, config, lengths)
             return orientation_loss(net(patches, u0), target).item()
 
-    from streampose.refine.train import make_net
+    from streampose_train.refiner.train import make_net
     torch.manual_seed(config.seed)
     before = loss_of(make_net(config))
     config.epochs = 20

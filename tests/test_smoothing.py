@@ -10,7 +10,7 @@ import pytest
 from streampose.errors import InputError
 from streampose.smoothing import (FixedLagKalmanSmoother, KalmanParams, Smoother, make_smoother,
                                   smooth_sequence)
-from streampose.smoothing.kalman import filterpy_reference
+from kalman_reference import filterpy_reference
 
 J, D = 17, 3
 SCALE = 1.7  # metric 3D: person size in metres

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from streampose.mocap import MocapClip
+from streampose_train.mocap import MocapClip
 from streampose.skeleton import H36M17
-from streampose.train.lifter import (RenderedClip, TrainConfig, WindowSampler, render_clip, train,
+from streampose_train.lifter import (RenderedClip, TrainConfig, WindowSampler, render_clip, train,
                                      weighted_mpjpe_loss)
 
 # A standing H36M-17 skeleton, metres, Y-up (hip 0.95 m above the floor).
@@ -98,7 +98,7 @@ def test_render_clip_is_consistent_camera_geometry():
 
 
 def test_tiny_training_run_learns_resumes_and_evaluates(tmp_path):
-    from streampose.eval.lifter import evaluate, render_heldout
+    from streampose_train.eval.lifter import evaluate, render_heldout
     from streampose.lifter import load_lifter
 
     train_clips = [synthetic_clip(f"t{i}", seed=i) for i in range(4)]
@@ -147,7 +147,7 @@ def test_balanced_sampling_gives_each_dataset_an_equal_share():
 def test_render_clip_rejects_cameras_that_do_not_see_the_subject(monkeypatch):
     # A camera turned away from the subject puts every joint behind it (depth < 0), which projects
     # to nonsense pixels; the renderer must draw another camera.
-    from streampose.camera import VirtualCamera
+    from streampose_train.filming import VirtualCamera
 
     original = VirtualCamera.sample.__func__
     calls = []

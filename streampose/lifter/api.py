@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from streampose import registry
+from streampose.cache import cache_dir
 from streampose.errors import InputError, ModelError
 from streampose.lifter.checkpoint import LifterWeights, load_lifter_weights
 from streampose.lifter.model import TemporalModel
 from streampose.lifter.streaming import StreamingTemporalModel
 from streampose.skeleton import COCO17, H36M17
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-DEFAULT_NAMES = {False: "cmu", True: "cmu_causal"}
 
 
 @dataclass
@@ -43,29 +43,32 @@ class LiftResult:
     index: int = -1
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("STREAMPOSE_CACHE", Path.home() / ".cache" / "streampose")) / "lifter"
+def _user_weights_dir() -> Path:
+    """Lifter weights a user trained or downloaded, loadable by name: ``<cache>/lifter/``."""
+    return cache_dir("lifter")
 
 
 def resolve_weights(name_or_path: str | os.PathLike, causal: bool = False) -> Path:
-    """Find a weights file: an existing path, or a shipped name in ``models/`` or the cache.
+    """Find a weights file: an existing path, a shipped name (the registry) or a name in the cache.
 
-    ``"default"`` is ``"cmu"`` (symmetric, offline) or ``"cmu_causal"`` (live).  A name ``NAME`` is looked
-    up as ``lifter_NAME.pt`` in the repository's ``models/`` and then in ``$STREAMPOSE_CACHE/lifter/``.
+    ``"default"`` is ``"cmu"`` (symmetric, offline) or ``"cmu_causal"`` (live).  A shipped name resolves
+    through :mod:`streampose.registry` (digest checked); any other ``NAME`` is looked up as
+    ``<cache>/lifter/lifter_NAME.pt``.
     """
     text = os.fspath(name_or_path)
     direct = Path(text).expanduser()
     if direct.is_file():
         return direct
-    name = DEFAULT_NAMES[bool(causal)] if text == "default" else text
-    candidates = [folder / f"lifter_{name}.pt" for folder in (MODELS_DIR, _cache_dir())]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    available = sorted(p.stem.removeprefix("lifter_") for folder in (MODELS_DIR, _cache_dir())
-                       if folder.is_dir() for p in folder.glob("lifter_*.pt"))
-    raise ModelError(f"lifter weights {text!r} not found (looked for {direct} and "
-                     f"{', '.join(str(c) for c in candidates)}); available: {available or 'none'}")
+    shipped = registry.entry("lifter", text, causal)
+    if shipped is not None:
+        return registry.weights_path(shipped)
+    candidate = _user_weights_dir() / f"lifter_{text}.pt"
+    if candidate.is_file():
+        return candidate
+    folder = _user_weights_dir()
+    own = sorted(p.stem.removeprefix("lifter_") for p in folder.glob("lifter_*.pt")) if folder.is_dir() else []
+    raise ModelError(f"lifter weights {text!r} not found (not a file, not a shipped name, not {candidate}); "
+                     f"shipped: {', '.join(registry.names('lifter'))}; in the cache: {', '.join(own) or 'none'}")
 
 
 def load_lifter(name_or_path: str | os.PathLike = "default", causal: bool = False, device: str = "cpu",

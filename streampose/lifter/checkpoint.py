@@ -1,6 +1,6 @@
 """Reading and writing lifter weights: our own self-describing files and VideoPose3D ``.bin`` checkpoints.
 
-**streampose files** (``models/lifter_*.pt``) are a ``torch.save``-d dict::
+**streampose files** (``streampose/models/lifter_*.pt``) are a ``torch.save``-d dict::
 
     {"format": "streampose.lifter", "format_version": 1,
      "pose": {"config": TemporalModel.config(), "state_dict": ...},
@@ -16,14 +16,10 @@ so a model is rebuilt from the file alone.
 Whether the model was trained causal is not in the file, so the caller says so; the input joint order
 neither (``*coco*`` files take COCO-17 input, the others Human3.6M-17).
 
-Files are unpickled without running arbitrary code: ``weights_only`` loading first, and for reference
-checkpoints (whose ``random_state`` entry is a pickled numpy ``RandomState``) an unpickler that rebuilds
-tensors and plain containers only and replaces every other object by an inert placeholder.
+Files are unpickled without running arbitrary code, by :func:`streampose.modelfile.load_model_file`.
 """
 from __future__ import annotations
 
-import io
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +28,7 @@ from typing import Any
 import torch
 
 from streampose.errors import ModelError
+from streampose.modelfile import load_model_file
 from streampose.lifter.model import TemporalModel
 
 FORMAT = "streampose.lifter"
@@ -91,7 +88,7 @@ def load_lifter_weights(path: str | Path, *, causal: bool | None = None,
         raise ModelError(f"lifter weights not found: {path}")
     if input_layout is not None and input_layout not in INPUT_LAYOUTS:
         raise ModelError(f"input_layout must be one of {INPUT_LAYOUTS}, got {input_layout!r}")
-    payload = _safe_load(path)
+    payload = load_model_file(path, "lifter weights")
     if not isinstance(payload, dict):
         raise ModelError(f"{path} is not a lifter weights file (top level is {type(payload).__name__})")
     if payload.get("format") == FORMAT:
@@ -176,56 +173,3 @@ def _load_state(model: TemporalModel, state_dict: dict, source: str) -> None:
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ModelError(f"{source}: weights do not fit the architecture: {first}") from exc
-
-
-# -- safe unpickling -----------------------------------------------------------------------------------
-class _Inert:
-    """Stands in for any non-tensor object in a checkpoint (optimizer extras, RNG state)."""
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __setstate__(self, state):
-        pass
-
-    def __call__(self, *args, **kwargs):
-        return _Inert()
-
-
-class _TensorsOnlyUnpickler(pickle.Unpickler):
-    # torch.load wraps this class and resolves its own storage/tensor-rebuild names before asking us;
-    # everything else that is not a plain container becomes inert instead of being imported and run.
-    _ALLOWED = {("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"),
-                ("builtins", "slice"), ("builtins", "complex")}
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        if module.startswith("torch") and name.startswith(("_rebuild", "Size", "device")) or \
-                module == "torch._utils" or (module == "torch" and name.endswith("Storage")) or \
-                (module == "torch" and name in {"float32", "float16", "float64", "bfloat16", "int64",
-                                                "int32", "uint8", "bool", "int8", "int16"}):
-            return super().find_class(module, name)
-        return _Inert
-
-
-class _TensorsOnlyPickle:
-    Unpickler = _TensorsOnlyUnpickler
-    load = staticmethod(lambda file, **kw: _TensorsOnlyUnpickler(file, **kw).load())
-    __name__ = "streampose_tensors_only_pickle"
-
-
-def _safe_load(path: Path) -> Any:
-    data = path.read_bytes()
-    try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        pass  # contains non-tensor objects (reference checkpoints): retry with inert placeholders
-    except Exception as exc:  # zip/pickle corruption of any kind
-        raise ModelError(f"cannot read lifter weights {path}: {type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
-    try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False,
-                          pickle_module=_TensorsOnlyPickle)
-    except Exception as exc:
-        raise ModelError(f"cannot read lifter weights {path}: {type(exc).__name__}: {exc}") from exc

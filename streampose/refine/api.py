@@ -8,35 +8,30 @@ does the same for many person-frames in one network call.
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from streampose import registry
 from streampose.errors import InputError, ModelError
+from streampose.modelfile import load_model_file
 from streampose.refine import crops, limbs
 from streampose.refine.inputs import build_inputs, person_boxes
-from streampose.refine.config import FitConfig, make_net
-
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-DEFAULT_NAME = "small_rgbseg"
-
+from streampose.refine.config import RefinerArch, make_net
 
 def resolve_refiner(name_or_path: str | os.PathLike) -> Path:
-    """A path, or a shipped name ``NAME`` -> ``models/refiner_NAME.pt`` (``"default"`` = the best one)."""
+    """A path, or a shipped name resolved through :mod:`streampose.registry` (``"default"``: the best one)."""
     text = os.fspath(name_or_path)
     direct = Path(text).expanduser()
     if direct.is_file():
         return direct
-    name = DEFAULT_NAME if text == "default" else text
-    candidate = MODELS_DIR / f"refiner_{name}.pt"
-    if candidate.is_file():
-        return candidate
-    available = sorted(p.stem.removeprefix("refiner_") for p in MODELS_DIR.glob("refiner_*.pt"))
-    raise ModelError(f"refiner weights {text!r} not found (looked for {direct} and {candidate}); "
-                     f"available: {available or 'none'}")
+    shipped = registry.entry("refiner", text)
+    if shipped is None:
+        raise ModelError(f"refiner weights {text!r} not found (not a file, not a shipped name); "
+                         f"shipped: {', '.join(registry.names('refiner'))}")
+    return registry.weights_path(shipped)
 
 
 class Refiner:
@@ -48,7 +43,7 @@ class Refiner:
         description: short label for logs and output headers.
     """
 
-    def __init__(self, net: torch.nn.Module, config: FitConfig, limb_lengths: torch.Tensor,
+    def __init__(self, net: torch.nn.Module, config: RefinerArch, limb_lengths: torch.Tensor,
                  device: str = "cpu"):
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
@@ -160,15 +155,15 @@ class Refiner:
 def load_refiner(name: str | os.PathLike = "default", device: str = "cpu") -> Refiner:
     """Load a refiner by shipped name (``"default"``, ``"small_rgbseg"``, ...) or ``.pt`` path."""
     path = resolve_refiner(name)
+    blob = load_model_file(path, "refiner weights")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-        config = FitConfig(**blob["config"])
+        config = RefinerArch.from_dict(blob["config"])
         net = make_net(config)
         net.load_state_dict(blob["state_dict"])
         lengths = torch.tensor(blob["limb_lengths"], dtype=torch.float32)
-    except (OSError, KeyError, RuntimeError, TypeError, ValueError, EOFError,
-            pickle.UnpicklingError) as exc:
-        raise ModelError(f"refiner weights {path} are unreadable: {exc}") from exc
+    except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelError(f"refiner weights {path} are not a streampose refiner file: "
+                         f"{type(exc).__name__}: {exc}") from exc
     if lengths.shape != (limbs.NUM_LIMBS,):
         raise ModelError(f"refiner weights {path}: bad limb statistics shape {tuple(lengths.shape)}")
     return Refiner(net, config, lengths, device)

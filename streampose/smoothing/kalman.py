@@ -15,7 +15,7 @@ person's size, and a low-confidence joint is trusted less.
 All coordinates share ``F`` and ``Q``, and the state covariance of each coordinate is a 2x2 matrix,
 so instead of one ``filterpy.kalman.KalmanFilter`` per coordinate (``J*D`` Python objects, ~50 us
 each per frame) the filter runs the same equations batched over all coordinates with the 2x2
-algebra written out (~20x faster; see ``benchmarks/smoothing.py``).  :func:`filterpy_reference`
+algebra written out (~20x faster; see ``benchmarks/smoothing.py``).  ``tests/kalman_reference.py``
 runs filterpy's ``KalmanFilter`` + ``rts_smoother`` with the identical model; the tests check that
 both agree to 1e-9.
 """
@@ -300,43 +300,3 @@ def kalman_sequence(times: np.ndarray, x: np.ndarray, confidence: np.ndarray | N
         filtered[k] = bank.output()
     out = _rts_positions(steps) if smooth and count > 1 else filtered
     return out.reshape((count,) + shape)
-
-
-def filterpy_reference(times: np.ndarray, z: np.ndarray, weight: np.ndarray, scale: float,
-                       params: KalmanParams, smooth: bool) -> np.ndarray:
-    """The same filter for ONE fully observed coordinate, with ``filterpy`` (for tests/benchmarks).
-
-    Args:
-        times: ``(T,)`` seconds; z: ``(T,)`` measurements; weight: ``(T,)`` clipped confidences > 0.
-
-    Returns:
-        ``(T,)`` filtered or RTS-smoothed positions.  No gaps, no gating.
-    """
-    from filterpy.kalman import KalmanFilter, rts_smoother
-
-    q = (params.process_noise * scale) ** 2
-    r0 = (params.measurement_noise * scale) ** 2
-
-    def transition(dt: float) -> tuple[np.ndarray, np.ndarray]:
-        return (np.array([[1.0, dt], [0.0, 1.0]]),
-                q * np.array([[dt ** 3 / 3.0, dt ** 2 / 2.0], [dt ** 2 / 2.0, dt]]))
-
-    kf = KalmanFilter(dim_x=2, dim_z=1)
-    kf.H = np.array([[1.0, 0.0]])
-    kf.x = np.array([[z[0]], [0.0]])
-    kf.P = np.diag([r0 / weight[0], (params.initial_velocity * scale) ** 2])
-    means, covs, fs, qs = [kf.x.copy()], [kf.P.copy()], [], []
-    for k in range(1, len(times)):
-        f, qm = transition(float(times[k] - times[k - 1]))
-        fs.append(f)
-        qs.append(qm)
-        kf.predict(F=f, Q=qm)
-        kf.update(np.array([[z[k]]]), R=np.array([[r0 / weight[k]]]))
-        means.append(kf.x.copy())
-        covs.append(kf.P.copy())
-    fs.append(np.eye(2))
-    qs.append(np.zeros((2, 2)))
-    means_arr, covs_arr = np.array(means), np.array(covs)
-    if smooth:
-        means_arr = rts_smoother(means_arr, covs_arr, fs, qs)[0]
-    return means_arr[:, 0, 0]

@@ -1,11 +1,11 @@
 """Train the temporal-conv lifter (pose + root trajectory) on mocap filmed by virtual cameras.
 
-    python -m streampose.train.lifter --data cmu --receptive-field 81 --causal --epochs 10 \\
+    python -m streampose_train.lifter --data cmu --receptive-field 81 --causal --epochs 10 \\
         --channels 256 --out models/lifter_cmu_causal.pt
 
 Per epoch, every training clip is (optionally) resampled to a random frame rate in ``--fps-range``,
 filmed by a freshly sampled :class:`~streampose.camera.VirtualCamera`, projected to pixels, corrupted
-by :class:`~streampose.mocap.noise.Noise2D` (detector-like 2D errors) and normalised with
+by :class:`~streampose_train.mocap.noise.Noise2D` (detector-like 2D errors) and normalised with
 ``normalize_screen_coordinates`` -- exactly what the lifter sees at inference.  Training samples are
 single-frame targets with their ``receptive_field`` input window (replicate-padded at clip ends as at
 inference), drawn uniformly over all frames of all clips so a batch mixes many sequences (paper 5.3),
@@ -63,7 +63,7 @@ class RenderedClip:
 
 
 def render_clip(clip, rng: np.random.Generator, fps: float | None = None, noise=None) -> RenderedClip:
-    """Film a :class:`~streampose.mocap.MocapClip` with a random virtual camera and 2D noise.
+    """Film a :class:`~streampose_train.mocap.MocapClip` with a random virtual camera and 2D noise.
 
     Args:
         clip: mocap clip, ``joints3d (T, 17, 3)`` world metres.
@@ -71,46 +71,24 @@ def render_clip(clip, rng: np.random.Generator, fps: float | None = None, noise=
         fps: resample the clip to this frame rate first (``None``: keep its own).
         noise: a ``Noise2D`` or ``None`` for noise-free 2D.
     """
-    from streampose.camera import VirtualCamera, normalize_screen_coordinates, project_to_2d, world_to_camera
-    from streampose.mocap import resample
+    from streampose.camera import normalize_screen_coordinates
+    from streampose_train.filming import film
+    from streampose_train.mocap import resample
 
     if fps is not None:
         clip = resample(clip, fps)
-    world = clip.joints3d.astype(np.float64)
-    for _ in range(_CAMERA_ATTEMPTS):
-        camera = VirtualCamera.sample(rng, subject=world)
-        cam = world_to_camera(world, camera)
-        pixels = project_to_2d(cam, camera.intrinsics)
-        size = (camera.intrinsics.width, camera.intrinsics.height)
-        if _plausible_view(cam, pixels, size):
-            break
-    if noise is not None:
-        pixels, _confidence = noise.apply(pixels, rng, fps=clip.fps)
-    inputs = normalize_screen_coordinates(np.asarray(pixels, dtype=np.float64), *size)
+    shot = film(clip.joints3d, rng, fps=clip.fps, noise=noise)
+    cam, size = shot.joints_cam, shot.image_size
+    inputs = normalize_screen_coordinates(shot.pixels.astype(np.float64), *size)
     return RenderedClip(name=clip.name, action=clip.action, fps=clip.fps,
                         inputs=inputs.astype(np.float32), poses=(cam - cam[:, :1]).astype(np.float32),
-                        roots=cam[:, 0].astype(np.float32), pixels=pixels.astype(np.float32),
+                        roots=cam[:, 0].astype(np.float32), pixels=shot.pixels.astype(np.float32),
                         image_size=size)
-
-
-# A sampled camera must see the whole clip from in front: a clip that walks past (or through) the
-# camera projects joints at depth ~0 to millions of pixels, which no detector would ever report.
-_CAMERA_ATTEMPTS = 20
-_MIN_DEPTH = 0.5  # metres
-_MAX_OUTSIDE = 0.25  # keypoints may leave the image by at most this fraction of its size
-
-
-def _plausible_view(cam: np.ndarray, pixels: np.ndarray, size: tuple[int, int]) -> bool:
-    """``cam (T, J, 3)`` metres and ``pixels (T, J, 2)``: every joint in front and near the image."""
-    w, h = size
-    low = -_MAX_OUTSIDE * np.array([w, h])
-    high = (1 + _MAX_OUTSIDE) * np.array([w, h])
-    return bool((cam[..., 2] > _MIN_DEPTH).all() and (pixels >= low).all() and (pixels <= high).all())
 
 
 def default_noise():
     """The 2D detector noise model used for training and evaluation."""
-    from streampose.mocap.noise import Noise2D
+    from streampose_train.mocap.noise import Noise2D
 
     return Noise2D()
 
@@ -220,7 +198,7 @@ class TrainConfig:
 
 def load_training_clips(data: str, holdout_fraction: float = 0.15, split_seed: int = 0):
     """``(train, held_out)`` clips of ``"cmu"``, ``"bandai"`` or ``"cmu+bandai"`` (D's whole-clip split)."""
-    from streampose.mocap import load_mocap, split_clips
+    from streampose_train.mocap import load_mocap, split_clips
 
     train, held = [], []
     for name in data.split("+"):
@@ -417,7 +395,7 @@ def quick_validation(pose_model, traj_model, rendered: list[RenderedClip]) -> di
 
 
 def _parse_args(argv=None) -> tuple[TrainConfig, bool, bool]:
-    p = argparse.ArgumentParser(prog="python -m streampose.train.lifter", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m streampose_train.lifter", description=__doc__.split("\n\n")[0])
     d = TrainConfig()
     p.add_argument("--data", default=d.data, help="cmu, bandai or cmu+bandai")
     p.add_argument("--receptive-field", type=int, default=d.receptive_field, choices=[1, 27, 81, 243])

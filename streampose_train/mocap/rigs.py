@@ -30,7 +30,7 @@ that rig's eye joints (which sit at 8.2 cm up / 8.2 cm forward of it); for other
 scaled by leg length (thigh + shin) relative to the CC rig's 0.975 m.  This makes the face
 points approximate (a few cm), which is below the 2D detector's own error for them.
 
-Mean bone lengths in metres (``python -m streampose.mocap.dataset --stats``), next to the
+Mean bone lengths in metres (``python -m streampose_train.mocap.dataset --stats``), next to the
 Human3.6M means:
 
 =====================  ======  ======  =======
@@ -62,7 +62,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from streampose.errors import InputError
-from streampose.mocap.bvh import BvhClip, forward_kinematics
+from streampose_train.mocap.bvh import BvhClip, forward_kinematics
 from streampose.skeleton import H36M17
 
 # Face landmarks in a canonical head frame (x = subject's left, y = up, z = forward), metres, for

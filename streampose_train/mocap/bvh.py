@@ -16,7 +16,7 @@ BVH semantics implemented here (the ones both of our archives and most exporters
 * ``world_rot[j] = world_rot[parent] @ R_local[j]`` and
   ``world_pos[j] = world_pos[parent] + world_rot[parent] @ t_local[j]``.
 
-Units are whatever the file uses (usually centimetres); see :mod:`streampose.mocap.rigs` for the
+Units are whatever the file uses (usually centimetres); see :mod:`streampose_train.mocap.rigs` for the
 conversion to metres.
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@
 For every clip and virtual camera the *whole* sequence is projected into a virtual video frame, 2D
 detector noise is added, and the initial 3D pose of every frame comes from a lifter run on that noisy
 2D sequence (never from ground truth).  Every ``stride``-th frame is then rendered as a person-centred
-square (:mod:`streampose.refine.render`) around the noisy 2D keypoints -- what the pipeline would
+square (:mod:`streampose_train.refiner.render`) around the noisy 2D keypoints -- what the pipeline would
 crop -- and stored with its noisy 2D (render pixels), the true and initial root-relative 3D poses
 (camera axes, metres) and the exact part ids.
 
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from streampose.camera import VirtualCamera, project_to_2d, world_to_camera
-from streampose.mocap.noise import Noise2D
-from streampose.refine.render import render_person, sample_appearance
+from streampose_train.filming import film
+from streampose_train.mocap.noise import Noise2D
+from streampose_train.refiner.render import render_person, sample_appearance
 
 #: ``lift(kp2d (T, 17, 3) px with confidence, image_size (w, h)) -> (T, 17, 3)`` root-relative metres.
 LiftFn = Callable[[np.ndarray, tuple[int, int]], np.ndarray]
@@ -75,27 +75,6 @@ class RefineSamples:
         return RefineSamples(**joined)
 
 
-def film(rng: np.random.Generator, world: np.ndarray, fps: float
-         ) -> tuple[VirtualCamera, np.ndarray, np.ndarray]:
-    """Film a clip with a random distortion-free virtual camera and corrupt its 2D like a detector.
-
-    The renderer is a pinhole, so the camera's radial distortion is set to 0 (the 2D keypoints must
-    match the rendered pixels exactly before noise).
-
-    Args:
-        world: ``(T, 17, 3)`` metres, Y up.
-        fps: clip frame rate (for the noise's correlation time).
-
-    Returns:
-        ``(camera, joints_cam (T, 17, 3), noisy_2d (T, 17, 3) pixels + confidence)``.
-    """
-    camera = VirtualCamera.sample(rng, subject=world, distortion=(0.0, 0.0))
-    cam = world_to_camera(world.astype(np.float64), camera)
-    exact = project_to_2d(cam, camera.intrinsics)
-    noisy, confidence = Noise2D().apply(exact, rng, fps=fps)
-    return camera, cam.astype(np.float32), np.concatenate([noisy, confidence[..., None]], axis=-1)
-
-
 def crop_frame(kp2d_noisy: np.ndarray, size: int, margin: float = 1.25
                ) -> tuple[float, float, float]:
     """Person-centred square of a frame: ``(x0, y0, scale)`` so that ``render_px = (px - x0) * scale``.
@@ -131,8 +110,11 @@ def build_samples(clips: list[np.ndarray], fps: list[float], lift: LiftFn, *, ca
     started = time.perf_counter()
     for index, (world, rate) in enumerate(zip(clips, fps)):
         for _ in range(cameras_per_clip):
-            camera, cam, noisy = film(rng, world, rate)
-            k = camera.intrinsics
+            # A pinhole: the renderer draws exact projections, so keypoints must match its pixels.
+            shot = film(world, rng, fps=rate, noise=Noise2D(), distortion=(0.0, 0.0))
+            cam = shot.joints_cam.astype(np.float32)
+            noisy = np.concatenate([shot.pixels, shot.confidence[..., None]], axis=-1)
+            k = shot.camera.intrinsics
             init = lift(noisy, (k.width, k.height))                       # (T, 17, 3) root-relative
             offset = int(rng.integers(0, stride))
             for t in range(offset, len(world), stride):

@@ -1,9 +1,9 @@
 """Build the synthetic refiner dataset, train refiners, evaluate them (paper Tables 2-3 protocol).
 
-    python -m streampose.refine.train build  --out ~/.cache/streampose/refine/v1
-    python -m streampose.refine.train fit    --data ~/.cache/streampose/refine/v1 --modality rgb+seg \
+    python -m streampose_train.refiner.train build  --out ~/.cache/streampose/refine/v1
+    python -m streampose_train.refiner.train fit    --data ~/.cache/streampose/refine/v1 --modality rgb+seg \
         --backbone small --epochs 8 --out /tmp/refiner.pt
-    python -m streampose.refine.train eval   --data ... --model /tmp/refiner.pt
+    python -m streampose_train.refiner.train eval   --data ... --model /tmp/refiner.pt
 
 Training recipe (paper Sec. 4.1): Adam, batch 32, L2 loss on residual orientations (Eq. 2), learning
 rate divided by 10 on a loss plateau.  The paper starts from ImageNet weights at lr 1e-5; ours start
@@ -18,21 +18,35 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from streampose.cache import cache_dir
 from streampose.refine import limbs
-from streampose.refine.dataset import RefineSamples, build_samples
-from streampose.refine.config import FitConfig, make_net
+from streampose_train.refiner.dataset import RefineSamples, build_samples
+from streampose.refine.config import RefinerArch, make_net
 from streampose.refine.inputs import build_inputs, part_labels
 from streampose.refine.model import RefinerNet
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("STREAMPOSE_CACHE", Path.home() / ".cache" / "streampose")) / "refine"
+@dataclass
+class FitConfig(RefinerArch):
+    """A refiner's architecture plus how it is trained (paper Sec. 4.1; see the module docs)."""
+
+    epochs: int = 8
+    batch_size: int = 32
+    lr: float = 1e-3
+    mask_dropout: float = 0.5     # train with and without a person mask
+    plateau_patience: int = 1     # epochs without 1 % training-loss improvement before lr / 10
+    seed: int = 0
+
+
+def refine_cache_dir() -> Path:
+    """Where refiner training renders are built: ``<cache>/refine``."""
+    return cache_dir("refine")
 
 
 class LabelCache:
@@ -163,39 +177,24 @@ def save_refiner(path: Path, net: RefinerNet, config: FitConfig, lengths: torch.
 # command line
 
 
-def _lift_fn(train_clips, train_fps, kind: str, log, save_to: Path | None = None,
-             lifter_name: str = "default"):
-    if kind in ("auto", "lifter"):
-        try:
-            from streampose.lifter import load_lifter
-            lifter = load_lifter(lifter_name)
-            log(f"initial poses: streampose.lifter {lifter_name!r} weights")
+def _lift_fn(lifter_name: str, log):
+    """The initial-pose lifter of the renders: shipped or trained streampose lifter weights."""
+    from streampose.lifter import load_lifter
+    lifter = load_lifter(lifter_name)
+    log(f"initial poses: streampose.lifter {lifter_name!r} weights")
 
-            def lift(kp2d, image_size):
-                return lifter.lift_sequence(kp2d, image_size=image_size)[0]
-            return lift, f"streampose.lifter:{lifter_name}"
-        except Exception as exc:  # noqa: BLE001 -- any failure means "no trained lifter yet"
-            if kind == "lifter":
-                raise
-            log(f"initial poses: project lifter unavailable ({type(exc).__name__}: {exc}); "
-                "training the fallback single-frame MLP lifter on the training clips")
-    from streampose.refine.baseline_lifter import as_lift_fn, train_mlp_lifter
-    model = train_mlp_lifter(train_clips, train_fps, log=log)
-    if save_to is not None:
-        save_to.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), save_to)
-    return as_lift_fn(model), "refine.baseline_lifter:mlp"
+    def lift(kp2d, image_size):
+        return lifter.lift_sequence(kp2d, image_size=image_size)[0]
+    return lift, f"streampose.lifter:{lifter_name}"
 
 
 def _cmd_build(args) -> int:
-    from streampose.mocap import load_mocap, split_clips
+    from streampose_train.mocap import load_mocap, split_clips
     torch.set_num_threads(args.threads)
     out = Path(args.out).expanduser()
     clips = load_mocap(args.dataset)
     train_clips, val_clips = split_clips(clips)
-    lift, lifter_name = _lift_fn([c.joints3d for c in train_clips], [c.fps for c in train_clips],
-                                 args.lifter, print, save_to=out / "initial_lifter_mlp.pt",
-                                 lifter_name=args.lifter_name)
+    lift, lifter_name = _lift_fn(args.lifter_name, print)
     meta = {"dataset": args.dataset, "licence": clips[0].licence if clips else "",
             "lifter": lifter_name, "size": args.size, "stride": args.stride,
             "train_clips": [c.name for c in train_clips], "val_clips": [c.name for c in val_clips]}
@@ -280,21 +279,20 @@ def _cmd_eval(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m streampose.refine.train")
+    parser = argparse.ArgumentParser(prog="python -m streampose_train.refiner.train")
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build")
-    b.add_argument("--out", default=str(cache_dir() / "v1"))
+    b.add_argument("--out", default=str(refine_cache_dir() / "v1"))
     b.add_argument("--dataset", choices=("cmu", "bandai"), default="cmu",
                    help="mocap set to render (bandai is CC BY-NC 4.0: a refiner trained on it is too)")
     b.add_argument("--size", type=int, default=128)
     b.add_argument("--stride", type=int, default=8)
     b.add_argument("--cameras", type=int, default=2)
-    b.add_argument("--lifter", choices=("auto", "lifter", "mlp"), default="auto")
     b.add_argument("--lifter-name", default="default", help="streampose.lifter weights name")
     b.add_argument("--splits", default="val,train")
     b.add_argument("--threads", type=int, default=1)
     f = sub.add_parser("fit")
-    f.add_argument("--data", default=str(cache_dir() / "v1"))
+    f.add_argument("--data", default=str(refine_cache_dir() / "v1"))
     f.add_argument("--extra-data", action="append", default=[],
                    help="another built dataset whose training split is added (repeatable)")
     f.add_argument("--modality", default="rgb+seg")
@@ -307,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--out", required=True)
     f.add_argument("--threads", type=int, default=1)
     e = sub.add_parser("eval")
-    e.add_argument("--data", default=str(cache_dir() / "v1"))
+    e.add_argument("--data", default=str(refine_cache_dir() / "v1"))
     e.add_argument("--model", required=True)
     e.add_argument("--out", default="")
     e.add_argument("--threads", type=int, default=1)

@@ -4,7 +4,7 @@
 ``joints3d`` of shape ``(T, 17, 3)``: Human3.6M joint order, float32 metres, in a **Y-up world
 frame**: +y up, the floor at ``y = 0`` (ankles ~0.08 m above it when standing), x and z horizontal
 (right-handed; the rigs' own ground-plane axes are kept, so a clip's facing direction is arbitrary).
-Rig mapping details are in :mod:`streampose.mocap.rigs`.  Recordings with source-data glitches
+Rig mapping details are in :mod:`streampose_train.mocap.rigs`.  Recordings with source-data glitches
 (a joint jumping faster than 15 m/s between frames -- 9 CMU dance clips and 003_02; none in Bandai)
 are cut there into segments ``name#k`` and pieces under 1 s are dropped.
 
@@ -15,7 +15,7 @@ The first load of a dataset unpacks its archive from ``<shared>/data/mocap`` int
 Licences: CMU clips may be used in commercial products (the data itself may not be resold);
 Bandai Namco clips are CC BY-NC 4.0 -- anything trained on them is non-commercial.
 
-Run ``python -m streampose.mocap.dataset --stats`` for clip/frame counts and mean bone lengths.
+Run ``python -m streampose_train.mocap.dataset --stats`` for clip/frame counts and mean bone lengths.
 """
 from __future__ import annotations
 
@@ -35,9 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
+from streampose.cache import cache_dir
 from streampose.errors import InputError
-from streampose.mocap.bvh import read_bvh
-from streampose.mocap.rigs import bone_lengths, clip_to_h36m
+from streampose_train.mocap.bvh import read_bvh
+from streampose_train.mocap.rigs import bone_lengths, clip_to_h36m
 
 # Bump when parsing or the rig mapping changes: old caches are then rebuilt, never reused.
 CACHE_VERSION = 2
@@ -125,14 +126,8 @@ def shared_data_dir() -> Path | None:
     return None
 
 
-def cache_root() -> Path:
-    """``$STREAMPOSE_CACHE`` or ``~/.cache/streampose``."""
-    env = os.environ.get("STREAMPOSE_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "streampose"
-
-
-def _mocap_cache_dir(cache_dir: str | Path | None) -> Path:
-    return Path(cache_dir) if cache_dir is not None else cache_root() / "mocap"
+def _mocap_cache_dir(folder: str | Path | None) -> Path:
+    return Path(folder) if folder is not None else cache_dir("mocap")
 
 
 def _check_dataset(dataset: str) -> _DatasetInfo:
@@ -404,7 +399,7 @@ def holdout_names(clips: list[MocapClip], holdout_fraction: float = 0.15, seed: 
 
 
 # ----------------------------------------------------------------------------------------------
-# statistics (python -m streampose.mocap.dataset --stats)
+# statistics (python -m streampose_train.mocap.dataset --stats)
 
 
 def dataset_stats(clips: list[MocapClip]) -> dict:

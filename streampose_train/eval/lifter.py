@@ -1,11 +1,11 @@
 """Evaluate lifters on held-out mocap clips filmed by virtual cameras with realistic 2D noise.
 
-    python -m streampose.eval.lifter --model models/lifter_cmu.pt --data cmu
-    python -m streampose.eval.lifter --model a.pt b.pt --data cmu+bandai --json results.json
+    python -m streampose_train.eval.lifter --model models/lifter_cmu.pt --data cmu
+    python -m streampose_train.eval.lifter --model a.pt b.pt --data cmu+bandai --json results.json
 
 The held-out clips are the mocap stage's whole-clip split (``split_clips``, default seed), never
 frames of training clips.  Every clip is resampled to ``--fps`` and filmed by ``--cameras`` virtual
-cameras with :class:`~streampose.mocap.noise.Noise2D` noise, all from one fixed seed, so every model
+cameras with :class:`~streampose_train.mocap.noise.Noise2D` noise, all from one fixed seed, so every model
 sees identical inputs.  The lifter runs offline on whole sequences (``Lifter.lift_sequence``, replicate
 padding at both ends).
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from streampose.metrics import mpjpe, mpjve, n_mpjpe, p_mpjpe
-from streampose.train.lifter import RenderedClip, default_noise, load_training_clips, render_clip
+from streampose_train.lifter import RenderedClip, default_noise, load_training_clips, render_clip
 
 METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve")
 
@@ -87,7 +87,7 @@ def format_table(results: dict[str, dict]) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m streampose.eval.lifter", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m streampose_train.eval.lifter", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", nargs="+", required=True, help="weights files or shipped names")
     p.add_argument("--data", default="cmu", help="held-out clips of cmu, bandai or cmu+bandai")
     p.add_argument("--fps", type=float, default=30.0)

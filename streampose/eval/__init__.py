@@ -1,1 +1,0 @@
-"""Evaluation entry points (``python -m streampose.eval.lifter``)."""

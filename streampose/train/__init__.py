@@ -1,1 +1,0 @@
-"""Training entry points (``python -m streampose.train.lifter``)."""

@@ -1,0 +1,1 @@
+"""Evaluation entry points (``python -m streampose_train.eval.lifter``)."""
