@@ -1,0 +1,82 @@
+"""Post-lift corrections: world-landmark fusion and per-track bone lengths."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streampose.lifter.fusion import BoneLengths, fuse_world_landmarks
+from streampose.skeleton import H36M17
+
+
+def _pose(rng, n=None):
+    shape = (17, 3) if n is None else (n, 17, 3)
+    pose = rng.normal(scale=0.3, size=shape)
+    return pose - pose[..., :1, :]
+
+
+def _rotation(angle):
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+
+
+def test_fusion_shapes_and_extremes():
+    rng = np.random.default_rng(0)
+    lifted, world = _pose(rng, 5), _pose(rng, 5)
+    assert fuse_world_landmarks(lifted, world, 0.5).shape == (5, 17, 3)
+    np.testing.assert_allclose(fuse_world_landmarks(lifted, world, 0.0), lifted, atol=1e-6)
+    full = fuse_world_landmarks(lifted, world, 1.0)
+    # weight 1: the world landmarks' shape, only moved/rotated/scaled onto the lifter's pose
+    d_world = np.linalg.norm(world[:, :, None] - world[:, None], axis=-1)
+    d_full = np.linalg.norm(full[:, :, None] - full[:, None], axis=-1)
+    ratio = d_full[d_world > 0] / d_world[d_world > 0]
+    assert np.ptp(ratio.reshape(5, -1), axis=1).max() < 1e-4
+    with pytest.raises(ValueError):
+        fuse_world_landmarks(lifted, world, 1.5)
+
+
+def test_fusion_ignores_frame_rotation_scale_and_missing_landmarks():
+    rng = np.random.default_rng(1)
+    lifted = _pose(rng, 3)
+    # the same body in another frame, scale and origin: nothing to correct
+    world = 0.7 * lifted @ _rotation(0.8).T + np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(fuse_world_landmarks(lifted, world, 0.5), lifted, atol=1e-5)
+    world[1] = np.nan
+    out = fuse_world_landmarks(lifted, world, 0.5, valid=np.array([True, True, False]))
+    np.testing.assert_allclose(out, lifted, atol=1e-5)
+
+
+def test_fusion_averages_independent_errors():
+    rng = np.random.default_rng(2)
+    truth = _pose(rng, 200)
+    lifted = truth + rng.normal(scale=0.05, size=truth.shape)
+    world = (truth + rng.normal(scale=0.05, size=truth.shape)) @ _rotation(0.3).T
+    err = lambda p: np.linalg.norm((p - p[:, :1]) - truth, axis=-1).mean()
+    assert err(fuse_world_landmarks(lifted, world, 0.5)) < 0.8 * err(lifted)
+
+
+def test_bone_lengths_become_constant_and_symmetric_keeping_directions():
+    rng = np.random.default_rng(3)
+    base = np.array([[0, 0, 0], [-0.12, 0, 0], [-0.12, 0.45, 0], [-0.12, 0.9, 0], [0.12, 0, 0],
+                     [0.12, 0.45, 0], [0.12, 0.9, 0], [0, -0.25, 0], [0, -0.5, 0], [0, -0.6, 0],
+                     [0, -0.7, 0], [0.18, -0.5, 0], [0.45, -0.5, 0], [0.7, -0.5, 0], [-0.18, -0.5, 0],
+                     [-0.45, -0.5, 0], [-0.7, -0.5, 0]], float)
+    fix = BoneLengths(window=50)
+    bones = np.array(H36M17.bones)
+    outputs, inputs = [], []
+    for _ in range(60):
+        pose = base * rng.uniform(0.8, 1.2, size=(17, 1)) + rng.normal(scale=0.02, size=(17, 3))
+        pose -= pose[0]
+        inputs.append(pose)
+        outputs.append(fix(pose))
+    lengths = np.array([np.linalg.norm(o[bones[:, 0]] - o[bones[:, 1]], axis=-1) for o in outputs[-20:]])
+    assert lengths.std(axis=0).max() < 0.02                       # near-constant once the median settles
+    raw = np.array([np.linalg.norm(i[bones[:, 0]] - i[bones[:, 1]], axis=-1) for i in inputs[-20:]])
+    assert raw.std(axis=0).max() > 0.03
+    thigh_r = [k for k, (c, p) in enumerate(H36M17.bones) if (c, p) == (2, 1)][0]
+    thigh_l = [k for k, (c, p) in enumerate(H36M17.bones) if (c, p) == (5, 4)][0]
+    assert abs(lengths[-1, thigh_r] - lengths[-1, thigh_l]) < 1e-6
+    last_in, last_out = inputs[-1], outputs[-1]
+    for child, parent in H36M17.bones:
+        a = last_in[child] - last_in[parent]
+        b = last_out[child] - last_out[parent]
+        assert np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)) > 0.9999
