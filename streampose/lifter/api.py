@@ -21,6 +21,7 @@ import torch
 from streampose import registry
 from streampose.cache import cache_dir
 from streampose.errors import InputError, ModelError
+from streampose.lifter import framerate
 from streampose.lifter.checkpoint import LifterWeights, load_lifter_weights
 from streampose.lifter.model import TemporalModel
 from streampose.lifter.streaming import StreamingTemporalModel
@@ -144,13 +145,22 @@ class Lifter:
             raise InputError("2D keypoints contain NaN or infinite values")
         return np.asarray(normalize_screen_coordinates(xy, width, height), dtype=np.float32)
 
+    @property
+    def trained_fps(self) -> tuple[float, float] | None:
+        """``(low, high)`` frames/s of the training data, when the weights file records it."""
+        return framerate.trained_range(self.metadata)
+
     @torch.no_grad()
-    def lift_sequence(self, kp2d: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+    def lift_sequence(self, kp2d: np.ndarray, image_size: tuple[int, int],
+                      fps: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Lift a whole sequence offline (replicate padding at both ends).
 
         Args:
             kp2d: ``(T, 17, 3)`` (or ``(T, 17, 2)``) pixel keypoints in :attr:`input_layout` order.
             image_size: ``(width, height)`` of the frames, pixels.
+            fps: the sequence's frame rate; outside :attr:`trained_fps` the 2D is resampled in time
+                to the nearest trained rate and the 3D back (:mod:`streampose.lifter.framerate`).
+                ``None``: lifted as it is.
 
         Returns:
             ``kp3d`` ``(T, 17, 3)`` metres root-relative, and ``root`` ``(T, 3)`` metres camera space or
@@ -159,6 +169,13 @@ class Lifter:
         kp2d = np.asarray(kp2d)
         if kp2d.ndim != 3 or len(kp2d) == 0:
             raise InputError(f"expected a (T >= 1, 17, 3) keypoint sequence, got shape {kp2d.shape}")
+        rate = framerate.target_rate(fps, self.trained_fps)
+        if rate is not None:
+            times, new_times = framerate.resampled_times(len(kp2d), fps, rate)
+            kp3d, root = self.lift_sequence(framerate.resample(kp2d, times, new_times), image_size)
+            kp3d = framerate.resample(kp3d, new_times, times).astype(np.float32)
+            root = None if root is None else framerate.resample(root, new_times, times).astype(np.float32)
+            return kp3d - kp3d[:, :1], root
         x = torch.from_numpy(self.normalize(kp2d, image_size))[None].to(self.device)
         kp3d = self.pose_model.forward_sequence(x)[0]
         root = None if self.trajectory_model is None else self.trajectory_model.forward_sequence(x)[0, :, 0]
@@ -179,17 +196,25 @@ class Lifter:
         """Mirror 3D output ``(..., 17, 3)`` back: swap sides, negate x."""
         return _mirror(y, self._flip_out, 3)
 
-    def stream(self, image_size: tuple[int, int]) -> "LifterStream":
-        """A per-frame stream (one per tracked person) for frames of ``image_size = (w, h)``."""
-        return LifterStream(self, image_size)
+    def stream(self, image_size: tuple[int, int], fps: float | None = None) -> "LifterStream":
+        """A per-frame stream (one per tracked person) for frames of ``image_size = (w, h)``.
+
+        ``fps``: the camera's rate; below :attr:`trained_fps` each frame is preceded by frames
+        interpolated from the previous one, so the lifter sees a rate it was trained on.
+        """
+        return LifterStream(self, image_size, fps=fps)
 
 
 class LifterStream:
     """Frame-by-frame lifting; results equal :meth:`Lifter.lift_sequence` on the same frames."""
 
-    def __init__(self, lifter: Lifter, image_size: tuple[int, int]):
+    def __init__(self, lifter: Lifter, image_size: tuple[int, int], fps: float | None = None):
         self._lifter = lifter
         self.image_size = _check_size(image_size)
+        # Slow cameras: the network runs at `factor` x the input rate (frames interpolated between
+        # the previous and the current one, so no latency is added); only real frames are returned.
+        self.factor = framerate.upsampling_factor(fps, lifter.trained_fps)
+        self._previous: np.ndarray | None = None
         # With test-time flip, the frame and its mirror image advance together as a batch of two
         # streams: one (C_out, K) @ (K, 2) product per layer costs little more than one column, since a
         # single stream is bound by reading the weights (benchmarks/lifter.py).
@@ -201,7 +226,7 @@ class LifterStream:
         lifter.pose_model.to(lifter.device)
         if lifter.trajectory_model is not None:
             lifter.trajectory_model.to(lifter.device)
-        self.lag = self._pose.lag
+        self.lag = -(-self._pose.lag // self.factor)  # in input frames
 
     def push(self, kp2d: np.ndarray) -> list[LiftResult]:
         """Feed the next frame's ``(17, 3)`` pixel keypoints; returns the frames now complete."""
@@ -209,21 +234,36 @@ class LifterStream:
         if kp2d.shape not in ((17, 2), (17, 3)):
             raise InputError(f"one frame of 2D keypoints must be (17, 3), got shape {kp2d.shape}")
         x = self._lifter.normalize(kp2d, self.image_size)
-        batch = np.stack([x, self._lifter.flip_input(x)]) if self._flip else x[None]
-        poses = self._pose.push_batch(batch)
-        roots = self._trajectory.push_batch(batch) if self._trajectory is not None else None
-        return self._results(poses, roots)
+        frames = [x]
+        if self.factor > 1 and self._previous is not None:
+            steps = np.arange(1, self.factor)[:, None, None] / self.factor
+            frames = list(self._previous + steps * (x - self._previous)) + frames
+        self._previous = x
+        out = []
+        for frame in frames:
+            batch = np.stack([frame, self._lifter.flip_input(frame)]) if self._flip else frame[None]
+            poses = self._pose.push_batch(batch)
+            roots = self._trajectory.push_batch(batch) if self._trajectory is not None else None
+            out += self._results(poses, roots)
+        return out
 
     def flush(self) -> list[LiftResult]:
         """End of stream: the last ``lag`` frames (replicate-padded at the end); then the stream resets."""
         poses = self._pose.flush_batch()
         roots = self._trajectory.flush_batch() if self._trajectory is not None else None
+        self._previous = None
         return self._results(poses, roots)
 
     def _results(self, poses, roots) -> list[LiftResult]:
-        """``poses`` / ``roots``: ``[(index, (B, J, 3))]``, B = 2 (plain, mirrored) with test-time flip."""
+        """``poses`` / ``roots``: ``[(index, (B, J, 3))]``, B = 2 (plain, mirrored) with test-time flip.
+
+        Indices count the network's frames; with upsampling only every ``factor``-th is a real one.
+        """
         out = []
         for k, (index, pose_batch) in enumerate(poses):
+            if index % self.factor:
+                continue
+            index //= self.factor
             pose = pose_batch[0]
             root = None if roots is None else roots[k][1][0, 0]
             if self._flip:
