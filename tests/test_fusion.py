@@ -80,3 +80,58 @@ def test_bone_lengths_become_constant_and_symmetric_keeping_directions():
         a = last_in[child] - last_in[parent]
         b = last_out[child] - last_out[parent]
         assert np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)) > 0.9999
+
+
+# -- 2D-consistent depths -------------------------------------------------------------------------
+from streampose.lifter.reproject import fit_weak_perspective, reproject_consistent  # noqa: E402
+
+
+def _standing(knee_forward: float = 0.0) -> np.ndarray:
+    """A frontal standing pose (camera axes, y down), knees pushed toward the camera by ``knee_forward``."""
+    pose = np.array([[0, 0, 0], [-0.12, 0, 0], [-0.12, 0.45, -knee_forward], [-0.12, 0.9, 0],
+                     [0.12, 0, 0], [0.12, 0.45, -knee_forward], [0.12, 0.9, 0], [0, -0.25, 0],
+                     [0, -0.5, 0], [0, -0.62, -0.08], [0, -0.72, 0.02], [0.18, -0.5, 0], [0.3, -0.25, 0.05],
+                     [0.35, 0.0, -0.05], [-0.18, -0.5, 0], [-0.3, -0.25, 0.05], [-0.35, 0.0, -0.05]], float)
+    return pose
+
+
+def _knee_angle(pose: np.ndarray, hip: int = 1, knee: int = 2, ankle: int = 3) -> float:
+    a, b = pose[hip] - pose[knee], pose[ankle] - pose[knee]
+    return float(np.degrees(np.arccos(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))))
+
+
+def test_weak_perspective_fit_recovers_scale_and_offset():
+    pose = _standing()
+    kp = 400.0 * pose[:, :2] + np.array([320.0, 240.0])
+    scale, offset = fit_weak_perspective(pose, kp, np.ones(17))
+    assert abs(scale - 400.0) < 1e-9 and np.allclose(offset, [320, 240])
+
+
+def test_a_leg_straight_in_2d_becomes_straight_in_3d():
+    truth = _standing()
+    kp = np.concatenate([500.0 * truth[:, :2] + 300.0, np.ones((17, 1))], axis=1)
+    bent = _standing(knee_forward=0.2)              # the lifter's mistake: knees toward the camera
+    lengths = np.linalg.norm(truth[_BONES_T[:, 0]] - truth[_BONES_T[:, 1]], axis=-1)
+    assert _knee_angle(bent) < 140
+    fixed = reproject_consistent(bent, kp, lengths)
+    assert _knee_angle(fixed) > 175 and _knee_angle(fixed, 4, 5, 6) > 175
+    np.testing.assert_allclose(fixed, truth - truth[:1], atol=1e-6)
+    # weight 0 is the lifter's pose; untrusted 2D keeps the lifter's bones
+    np.testing.assert_allclose(reproject_consistent(bent, kp, lengths, weight=0.0), bent, atol=1e-6)
+    low = kp.copy()
+    low[:, 2] = 0.1
+    np.testing.assert_allclose(reproject_consistent(bent, low, lengths), bent, atol=1e-6)
+
+
+def test_foreshortened_bones_keep_the_lifters_depth_order():
+    truth = _standing()
+    truth[13] = truth[12] + np.array([0.0, 0.0, -0.25])          # forearm pointing at the camera
+    kp = np.concatenate([500.0 * truth[:, :2] + 300.0, np.ones((17, 1))], axis=1)
+    lengths = np.linalg.norm(truth[_BONES_T[:, 0]] - truth[_BONES_T[:, 1]], axis=-1)
+    guess = truth.copy()
+    guess[13] = truth[12] + np.array([0.05, 0.0, -0.1])           # right direction in depth, wrong size
+    fixed = reproject_consistent(guess, kp, lengths)
+    np.testing.assert_allclose(fixed[13] - fixed[12], [0, 0, -0.25], atol=1e-6)
+
+
+_BONES_T = np.array(H36M17.bones)
