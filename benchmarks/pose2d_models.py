@@ -31,7 +31,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from streampose.pose2d.tflite_torch import ConvertedGraph  # noqa: E402
+from streampose.tflite import ConvertedGraph  # noqa: E402
 from streampose.pose2d.weights import (  # noqa: E402
     BlazePoseDetector,
     BlazePoseLandmarkModel,

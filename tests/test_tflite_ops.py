@@ -6,13 +6,26 @@ as ``TFLiteGraph`` dataclasses to exercise conversion, layout tracking, pruning 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from streampose.errors import InputError, ModelError
-from streampose.pose2d.tflite_graph import (
+from streampose.tflite.constants import conv_weight_to_torch, densify, depthwise_weight_to_torch, dequantize
+from streampose.tflite.conv import Conv2d
+from streampose.tflite.convert import ConvertedGraph, convert_graph
+from streampose.tflite.functional import (
+    conv2d,
+    depth_to_space,
+    depthwise_conv2d,
+    max_pool2d,
+    resize_bilinear,
+    tflite_same_padding,
+)
+from streampose.tflite.graph import (
     DENSE,
     SPARSE_CSR,
     DimensionMetadata,
@@ -22,21 +35,8 @@ from streampose.pose2d.tflite_graph import (
     TFLiteGraph,
     parse_tflite,
 )
-from streampose.pose2d.tflite_torch import (
-    ConvertedGraph,
-    TFLiteModule,
-    conv2d,
-    conv_weight_to_torch,
-    convert_graph,
-    densify,
-    depth_to_space,
-    depthwise_conv2d,
-    depthwise_weight_to_torch,
-    dequantize,
-    max_pool2d,
-    resize_bilinear,
-    tflite_same_padding,
-)
+from streampose.tflite.module import TFLiteModule
+from streampose.tflite.ops import OPS
 
 RNG = np.random.default_rng(1234)
 
@@ -374,7 +374,7 @@ def _tiny_reference(x, w, bias, const):
 def test_hand_built_graph_matches_numpy_with_batch(fold_pads):
     graph, w, bias, const = _tiny_graph()
     converted = convert_graph(graph)
-    assert [n["op"] for n in converted.nodes] == ["PAD", "CONV", "DEPTH_TO_SPACE", "RESHAPE", "RESIZE_BILINEAR", "ADD", "CONCATENATION"]
+    assert [n["op"] for n in converted.nodes] == ["PAD", "CONV_2D", "DEPTH_TO_SPACE", "RESHAPE", "RESIZE_BILINEAR", "ADD", "CONCATENATION"]
     module = TFLiteModule(converted, fold_pads=fold_pads).eval()
     assert any(n.op == "PAD" for n in module.nodes) != fold_pads
     x = RNG.normal(size=(3, 6, 6, 2)).astype(np.float32)  # batch 3 although the graph says 1
@@ -391,7 +391,7 @@ def test_hand_built_graph_matches_numpy_with_batch(fold_pads):
 def test_prepacked_cpu_convolutions_match_plain_conv2d():
     graph, w, bias, const = _tiny_graph()
     module = TFLiteModule(convert_graph(graph)).eval()
-    conv = next(n for n in module.nodes if n.op == "CONV")
+    conv = next(n for n in module.nodes if isinstance(n, Conv2d))
     x = nhwc_to_torch(RNG.normal(size=(2, 6, 6, 2)).astype(np.float32) * 4)  # reaches the RELU6 clamp
     plain_module = TFLiteModule(convert_graph(graph)).eval()
     for node in plain_module.nodes:
@@ -427,7 +427,7 @@ def test_pruning_and_round_trip_through_dict():
     graph, w, bias, const = _tiny_graph()
     converted = ConvertedGraph.from_dict(convert_graph(graph).to_dict())
     module = TFLiteModule(converted, outputs=["flat"]).eval()
-    assert sorted(n.op for n in module.nodes) == ["CONV", "DEPTH_TO_SPACE", "RESHAPE"]
+    assert sorted(n.op for n in module.nodes) == ["CONV_2D", "DEPTH_TO_SPACE", "RESHAPE"]
     x = RNG.normal(size=(1, 6, 6, 2)).astype(np.float32)
     (flat,) = module(nhwc_to_torch(x))
     np.testing.assert_allclose(flat.numpy(), _tiny_reference(x, w, bias, const)[0], atol=1e-4)
@@ -435,6 +435,18 @@ def test_pruning_and_round_trip_through_dict():
         TFLiteModule(converted, outputs=["nope"])
     with pytest.raises(InputError):
         module(torch.zeros(1, 2, 5, 6))
+
+
+def test_registry_names_its_classes_and_rejects_unknown_runtime_ops():
+    assert all(cls.op == name for name, cls in OPS.items())
+    graph, *_ = _tiny_graph()
+    converted = convert_graph(graph)
+    module = TFLiteModule(converted)
+    assert all(type(node) is OPS[spec["op"]] for node, spec in zip(module.nodes, converted.nodes[1:]))  # PAD folded
+    # A graph converted by an older converter names ops the registry does not know.
+    stale = dataclasses.replace(converted, nodes=[dict(n, op="CONV") if n["op"] == "CONV_2D" else n for n in converted.nodes])
+    with pytest.raises(ModelError, match="CONV"):
+        TFLiteModule(stale)
 
 
 def test_unsupported_op_and_bad_file_raise_model_error():
@@ -453,7 +465,7 @@ def test_bfloat16_compute_keeps_float32_interface_and_stays_close():
     with torch.inference_mode():
         reference = module(x)
         module.set_compute_dtype(torch.bfloat16)
-        assert all(n.weight.dtype == torch.bfloat16 for n in module.nodes if n.op == "CONV")
+        assert all(n.weight.dtype == torch.bfloat16 for n in module.nodes if isinstance(n, Conv2d))
         low = module(x)  # a float32 input is cast inside
         module.set_compute_dtype(torch.float32)
         back = module(x)

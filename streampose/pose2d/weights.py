@@ -56,8 +56,7 @@ from torch import nn
 
 from streampose.cache import cache_dir
 from streampose.errors import InputError, ModelError
-from streampose.pose2d.tflite_graph import parse_tflite
-from streampose.pose2d.tflite_torch import ConvertedGraph, TFLiteModule, convert_graph
+from streampose.tflite import ConvertedGraph, TFLiteModule, convert_graph, parse_tflite
 
 __all__ = [
     "MEDIAPIPE_VERSION",
@@ -91,7 +90,7 @@ MODEL_SHA256 = {
 _MEMBERS = {"pose_detection.tflite": DETECTOR_MEMBER, "pose_landmark_full.tflite": LANDMARK_MEMBER}
 
 # Bump when the converted format or the converter's output changes, to invalidate old caches.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 _PIP_TIMEOUT_S = 600
 
 _OUTPUT_NAMES = {

@@ -29,7 +29,6 @@ __all__ = [
     "OpInfo",
     "TFLiteGraph",
     "parse_tflite",
-    "op_histogram",
 ]
 
 _BUILTIN_OP_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
@@ -136,14 +135,6 @@ class TFLiteGraph:
 
     def output_names(self) -> list[str]:
         return [self.tensors[i].name for i in self.outputs]
-
-
-def op_histogram(graph: TFLiteGraph) -> dict[str, int]:
-    """Count of each builtin op in ``graph``, most frequent first."""
-    counts: dict[str, int] = {}
-    for op in graph.ops:
-        counts[op.opcode] = counts.get(op.opcode, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def _decode_options(op) -> dict:
