@@ -102,7 +102,8 @@ class WindowSampler:
     used.  All target frames of all clips are sampled uniformly without replacement.
     """
 
-    def __init__(self, clips: list[RenderedClip], receptive_field: int, causal: bool):
+    def __init__(self, clips: list[RenderedClip], receptive_field: int, causal: bool,
+                 weights: list[np.ndarray] | None = None):
         pad = receptive_field // 2
         left, right = (2 * pad, 0) if causal else (pad, pad)
         self.receptive_field = receptive_field
@@ -122,6 +123,11 @@ class WindowSampler:
         self.roots = np.concatenate([c.roots for c in clips])
         # Dataset of every target frame (clip names are "<dataset>/<clip>"), for balanced sampling.
         self.datasets = np.concatenate([np.full(len(c.inputs), c.name.split("/")[0]) for c in clips])
+        # Relative sampling weight of every target frame (rare poses are drawn more often).
+        self.weights = (np.ones(len(self.starts)) if weights is None
+                        else np.concatenate([np.asarray(w, dtype=np.float64) for w in weights]))
+        if len(self.weights) != len(self.starts):
+            raise ValueError("WindowSampler: one weight per frame of every clip is needed")
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -134,8 +140,13 @@ class WindowSampler:
         not drowned by a large one); otherwise frames are drawn uniformly.
         """
         names, counts = np.unique(self.datasets, return_counts=True)
-        if balance and len(names) > 1:
-            weight = 1.0 / counts[np.searchsorted(names, self.datasets)]
+        uniform = bool(np.all(self.weights == self.weights[0]))
+        if (balance and len(names) > 1) or not uniform:
+            weight = self.weights.copy()
+            if balance and len(names) > 1:
+                index = np.searchsorted(names, self.datasets)
+                totals = np.bincount(index, weights=weight)
+                weight /= totals[index]
             size = min(limit or len(self), len(self))
             order = rng.choice(len(self), size=size, replace=False, p=weight / weight.sum())
         else:
@@ -193,6 +204,10 @@ class TrainConfig:
     max_clips: int | None = None  # debugging: use only the first N training clips
     balance_datasets: bool = True  # with several datasets, equal samples from each per epoch
     recalibrate_bn: int = 8192  # windows for the final BatchNorm re-estimate (0: keep running stats)
+    noise: str = "default"  # "default" or "measured" (streampose_train.mocap.noise.NOISE_MODELS)
+    definitions: str = "mocap"  # "blazepose": bone proportions of BlazePose's keypoints (adapt.py)
+    bone_spread: float = 0.0  # per-clip log-normal bone-group scale (people differ), e.g. 0.05
+    rare_pose_boost: float = 0.0  # draw squats, overhead arms, hands together, bends more often
     extra: dict = field(default_factory=dict)
 
 
@@ -231,7 +246,29 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         train_clips, held_clips = load_training_clips(config.data, config.holdout_fraction, config.split_seed)
     if config.max_clips:
         train_clips = train_clips[: config.max_clips]
-    noise = default_noise()
+    from streampose_train import adapt
+    from streampose_train.mocap import resample
+    from streampose_train.mocap.noise import NOISE_MODELS
+
+    if config.noise not in NOISE_MODELS:
+        raise SystemExit(f"unknown noise model {config.noise!r}; choose from {sorted(NOISE_MODELS)}")
+    if config.definitions not in ("mocap", "blazepose"):
+        raise SystemExit(f"unknown joint definitions {config.definitions!r}; choose mocap or blazepose")
+    noise = NOISE_MODELS[config.noise]()
+    # Per dataset (each is retargeted to one rig), the factors that give it BlazePose's proportions.
+    base_scales: dict[str, np.ndarray] = {}
+    for dataset in sorted({c.dataset for c in train_clips}):
+        joints = np.concatenate([c.joints3d[::10] for c in train_clips if c.dataset == dataset])
+        base_scales[dataset] = (adapt.blazepose_bone_scales(joints) if config.definitions == "blazepose"
+                                else np.ones(len(H36M17.bones)))
+
+    def adapted(clip, rng=None):
+        scales = base_scales.get(clip.dataset, np.ones(len(H36M17.bones)))
+        if rng is not None:
+            scales = scales * adapt.random_bone_scales(rng, config.bone_spread)
+        if np.all(scales == 1.0):
+            return clip
+        return dataclasses.replace(clip, joints3d=adapt.rescale_bones(clip.joints3d, scales))
 
     pose_model = temporal_model(config.receptive_field, config.causal, config.channels, config.dropout)
     traj_model = (trajectory_model(config.receptive_field, config.causal, config.channels, config.dropout)
@@ -255,17 +292,20 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     val_rendered = None
     if held_clips:
         val_rng = np.random.default_rng(12345)
-        val_rendered = [render_clip(c, val_rng, fps=30.0, noise=noise) for c in held_clips]
+        val_rendered = [render_clip(adapted(c), val_rng, fps=30.0, noise=noise) for c in held_clips]
 
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         rng = np.random.default_rng([config.seed, epoch])
-        rendered = []
+        rendered, weights = [], []
         for clip in train_clips:
             for _ in range(config.cameras_per_clip):
                 fps = None if config.fps_range is None else float(rng.uniform(*config.fps_range))
-                rendered.append(render_clip(clip, rng, fps=fps, noise=noise))
-        sampler = WindowSampler(rendered, config.receptive_field, config.causal)
+                shown = adapted(clip, rng if config.bone_spread > 0 else None)
+                shown = shown if fps is None else resample(shown, fps)
+                rendered.append(render_clip(shown, rng, noise=noise))
+                weights.append(adapt.rare_pose_weights(shown.joints3d, config.rare_pose_boost))
+        sampler = WindowSampler(rendered, config.receptive_field, config.causal, weights=weights)
         lr = config.lr * config.lr_decay ** epoch
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -314,7 +354,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
 
     if config.recalibrate_bn:
         rng = np.random.default_rng([config.seed, 1_000_000])
-        rendered = [render_clip(clip, rng, noise=noise, fps=None if config.fps_range is None
+        rendered = [render_clip(adapted(clip), rng, noise=noise, fps=None if config.fps_range is None
                                 else float(rng.uniform(*config.fps_range))) for clip in train_clips]
         sampler = WindowSampler(rendered, config.receptive_field, config.causal)
         recalibrate_batchnorm([m for m in (pose_model, traj_model) if m is not None],
@@ -422,13 +462,22 @@ def _parse_args(argv=None) -> tuple[TrainConfig, bool, bool]:
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT.ckpt (with all epochs done: only recalibrate and save)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--noise", default=d.noise, choices=["default", "measured"],
+                   help="2D noise model: default, or with the white jitter measured on real video")
+    p.add_argument("--definitions", default=d.definitions, choices=["mocap", "blazepose"],
+                   help="joint proportions: the rigs' own, or BlazePose's measured keypoint proportions")
+    p.add_argument("--bone-spread", type=float, default=d.bone_spread,
+                   help="per-clip log-normal bone-group scale std (body-shape variety), e.g. 0.05")
+    p.add_argument("--rare-pose-boost", type=float, default=d.rare_pose_boost,
+                   help="oversample squats/sits, overhead arms, hands together and bends by 1 + boost x rarity")
     a = p.parse_args(argv)
     config = TrainConfig(
         data=a.data, receptive_field=a.receptive_field, causal=a.causal, channels=a.channels,
         dropout=a.dropout, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, lr_decay=a.lr_decay,
         fps_range=None if a.native_fps else tuple(a.fps_range), cameras_per_clip=a.cameras_per_clip,
         samples_per_epoch=a.samples_per_epoch, trajectory=not a.no_trajectory, flip=not a.no_flip,
-        seed=a.seed, threads=a.threads, out=a.out, max_clips=a.max_clips, recalibrate_bn=a.recalibrate_bn)
+        seed=a.seed, threads=a.threads, out=a.out, max_clips=a.max_clips, recalibrate_bn=a.recalibrate_bn,
+        noise=a.noise, definitions=a.definitions, bone_spread=a.bone_spread, rare_pose_boost=a.rare_pose_boost)
     return config, a.resume, not a.no_progress
 
 
