@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Sequence
 
 import streampose
 from streampose.errors import StreamposeError
 from streampose.output import Writer, check_writable, make_header, make_summary, open_writer
 from streampose.reader import FrameReader, is_live_source, open_source, tune_allocator
+from streampose.settings import CHOICES, PipelineConfig
+
+if TYPE_CHECKING:
+    from streampose.pipeline import PipelineStats
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -33,13 +36,16 @@ SUBCOMMANDS = ("plot", "webcam")
 
 @dataclass
 class RunResult:
-    """What ``process`` did, for the summary record and the closing line."""
+    """What ``process`` did: records written, whether Ctrl-C stopped it, and the pipeline's stats
+    (frames with a person, latencies, wall time)."""
 
-    frames_written: int = 0
-    frames_with_person: int = 0
-    wall_time: float = 0.0
-    interrupted: bool = False
-    latencies: list[float] = field(default_factory=list)
+    frames_written: int
+    interrupted: bool
+    stats: PipelineStats
+
+
+# PipelineConfig's defaults: the command line's options default to the library's.
+_CONFIG_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(PipelineConfig)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,10 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", "-o", required=True,
                         help="output file: .jsonl (streamed, one record per line) or .npz (arrays)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="where the models run (auto: CUDA when available)")
-    parser.add_argument("--max-frames", type=_non_negative_int, default=None, metavar="N",
-                        help="stop after N frames")
+    _config_option(parser, "device", help="where the models run (auto: CUDA when available)")
+    _config_option(parser, "max_frames", type=_non_negative_int, metavar="N", help="stop after N frames")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="no progress bar, no warnings, no closing line")
     parser.add_argument("--version", action="version", version=f"streampose {streampose.__version__}")
@@ -67,24 +71,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_pose_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("pose models")
-    group.add_argument("--causal", action="store_true",
-                       help="live lifter: no look-ahead, each frame final at once (default for cameras "
-                            "and streams; files use the more accurate symmetric lifter)")
-    group.add_argument("--lifter", default="default", metavar="NAME|PATH",
-                       help="shipped lifter name (see models/) or a weights file, incl. VideoPose3D .bin")
-    group.add_argument("--smoothing", choices=("kalman", "oneeuro", "none"), default="kalman",
-                       help="temporal smoothing of 2D and 3D (default: kalman)")
-    group.add_argument("--refine", action=argparse.BooleanOptionalAction, default=False,
-                       help="patch-based 3D refiner (off by default: see README, Refiner)")
-    group.add_argument("--max-people", type=_positive_int, default=1, metavar="N",
-                       help="people to track at once (default 1)")
-    group.add_argument("--readout", choices=("integral", "regression"), default=None,
-                       help="2D keypoint readout (default: the 2D stage's measured best)")
-    group.add_argument("--precision", choices=("fp32", "bf16", "mixed", "auto"), default="fp32",
-                       help="2D networks' arithmetic: fp32 (default, exact) or bf16 (1.2-1.3x faster "
-                            "2D on CPUs with native bf16; keypoints move ~1%% of the person's size)")
-    group.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                       help="CPU threads for torch (default: torch's choice)")
+    _config_option(group, "causal", action="store_true",
+                   help="live lifter: no look-ahead, each frame final at once (default for cameras "
+                        "and streams; files use the more accurate symmetric lifter)")
+    _config_option(group, "lifter", metavar="NAME|PATH",
+                   help="shipped lifter name (see streampose/models/) or a weights file, incl. VideoPose3D .bin")
+    _config_option(group, "smoothing", help="temporal smoothing of 2D and 3D (default: %(default)s)")
+    _config_option(group, "refine", action=argparse.BooleanOptionalAction,
+                   help="patch-based 3D refiner (off by default: see README, Refiner)")
+    _config_option(group, "max_people", type=_positive_int, metavar="N",
+                   help="people to track at once (default %(default)s)")
+    _config_option(group, "readout", help="2D keypoint readout (default: the 2D stage's measured best)")
+    _config_option(group, "precision",
+                   help="2D networks' arithmetic (default: %(default)s, exact); bf16 is 1.2-1.3x faster 2D on "
+                        "CPUs with native bf16, keypoints move ~1%% of the person's size")
+    _config_option(group, "threads", type=_positive_int, metavar="N",
+                   help="CPU threads for torch (default: 1 on machines with two cores or fewer, else "
+                        "torch's choice)")
     group = parser.add_argument_group("pictures")
     group.add_argument("--overlay", metavar="VIDEO.mp4", default=None,
                        help="also write the input video with the 2D skeleton drawn on it")
@@ -92,16 +95,28 @@ def _add_pose_arguments(parser: argparse.ArgumentParser) -> None:
                        help="add a 3D skeleton panel beside the overlay video")
 
 
+def _config_option(group: argparse._ActionsContainer, name: str, **options: Any) -> None:
+    """An option for the :class:`PipelineConfig` field ``name``: ``--name-with-dashes``, the
+    config's default and, for a choice-valued field, its vocabulary as the choices."""
+    options.setdefault("default", _CONFIG_DEFAULTS[name])
+    if name in CHOICES:
+        options["choices"] = CHOICES[name]
+    group.add_argument("--" + name.replace("_", "-"), dest=name, **options)
+
+
+def pipeline_config(args: argparse.Namespace, live: bool) -> PipelineConfig:
+    """The config the options ask for: every option named after a :class:`PipelineConfig` field is
+    passed on as that field; a live source always gets the causal lifter and realtime dropping."""
+    options = {f.name: getattr(args, f.name) for f in fields(PipelineConfig) if hasattr(args, f.name)}
+    options.update(causal=args.causal or live, realtime=live, keep_images=args.overlay is not None)
+    return PipelineConfig(**options)
+
+
 def build_pipeline(args: argparse.Namespace, live: bool):
     """The pipeline the options ask for (a separate function so tests can swap the stages)."""
-    from streampose.pipeline import Pipeline, PipelineConfig
+    from streampose.pipeline import Pipeline
 
-    return Pipeline(PipelineConfig(
-        device=args.device, causal=args.causal or live, realtime=live, lifter=args.lifter,
-        smoothing=args.smoothing, refine=args.refine, max_people=args.max_people, readout=args.readout,
-        precision=args.precision,
-        keep_images=args.overlay is not None, max_frames=args.max_frames, threads=args.threads,
-    ))
+    return Pipeline(pipeline_config(args, live))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,10 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="streampose: warning: %(message)s",
     )
     tune_allocator()  # faster frame hand-off between threads; safe for a process we own
-    # Idle torch/OpenMP workers sleep instead of spinning, so they do not starve the decode and
-    # post-processing threads on small CPUs (measured: 2-thread landmark step 900 -> 108 ms on a
-    # loaded 2-core machine).  Must be set before torch is first imported; a user's value wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # (OpenMP's idle-worker policy is set by `import streampose`, before torch can load.)
     started = time.perf_counter()
     reader = overlay = pipeline = None
     try:
@@ -155,15 +167,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reader is not None:
             reader.close()
     if not args.quiet or result.interrupted:
-        stats = pipeline.stats.to_dict()
+        stats = result.stats.to_dict()
         latency = (f", latency p50 {stats['latency_p50_ms']:.0f} ms / p95 {stats['latency_p95_ms']:.0f} ms"
                    if stats["latency_p50_ms"] is not None else "")
-        fps = result.frames_written / result.wall_time if result.wall_time > 0 else 0.0
         print(
             f"streampose: {'interrupted; ' if result.interrupted else ''}"
             f"{result.frames_written} frames written to {args.out} "
-            f"({result.frames_with_person} with a person, {reader.stats.damaged} damaged, "
-            f"{reader.stats.dropped} dropped) in {time.perf_counter() - started:.1f} s, {fps:.1f} fps{latency}",
+            f"({stats['frames_with_person']} with a person, {reader.stats.damaged} damaged, "
+            f"{reader.stats.dropped} dropped) in {time.perf_counter() - started:.1f} s, "
+            f"{stats['fps']:.1f} fps{latency}",
             file=sys.stderr,
         )
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
@@ -175,38 +187,36 @@ def process(args: argparse.Namespace, reader: FrameReader, writer: Writer, pipel
     Ctrl-C (``KeyboardInterrupt``) stops the loop cleanly: the summary is still written (marked
     ``interrupted``) and the result says so.
     """
-    result = RunResult()
+    interrupted = False
     progress = _progress_bar(args, reader)
-    started = time.perf_counter()
+    frames = pipeline.run(reader)
     try:
-        for pose_frame in pipeline.run(reader):
+        for pose_frame in frames:
             writer.write_frame(pose_frame)
             if overlay is not None:
                 overlay.write(pose_frame.image, pose_frame.time, pose_frame)
                 pose_frame.image = None  # written: let the frame's memory go
-            result.frames_written += 1
-            result.frames_with_person += bool(pose_frame.people)
-            if pose_frame.latency is not None:
-                result.latencies.append(pose_frame.latency)
             if progress is not None:
                 progress.update(1)
     except KeyboardInterrupt:
-        result.interrupted = True
+        interrupted = True
     finally:
-        result.wall_time = time.perf_counter() - started
+        # Ending the run stops its threads and makes the stats final before they are summarised.
+        getattr(frames, "close", lambda: None)()
         if progress is not None:
             progress.close()
+        stats = pipeline.stats
         writer.write_summary(make_summary(
-            frames_written=result.frames_written,
+            frames_written=writer.frames_written,
             frames_decoded=reader.stats.decoded,
             frames_damaged=reader.stats.damaged,
             frames_dropped=reader.stats.dropped,
-            frames_with_person=result.frames_with_person,
-            wall_time=result.wall_time,
-            latencies=result.latencies,
-            interrupted=result.interrupted,
+            frames_with_person=stats.frames_with_person,
+            wall_time=stats.wall_time,
+            latencies=stats.latencies,
+            interrupted=interrupted,
         ))
-    return result
+    return RunResult(frames_written=writer.frames_written, interrupted=interrupted, stats=stats)
 
 
 def _subcommand(name: str, argv: list[str]) -> int:

@@ -2,8 +2,8 @@
 
 ``open_source`` turns a file, webcam or network stream into an iterator of ``streampose.types.Frame``:
 RGB uint8 images, already rotated upright, with the container's exact presentation times (variable
-frame rate survives).  Decoding runs in its own thread behind a bounded queue so that decoding
-overlaps with the pose stages:
+frame rate survives).  Decoding runs in its own thread behind a bounded
+:class:`~streampose.runner.Channel` so that decoding overlaps with the pose stages:
 
 * offline (``realtime=False``) the decoder blocks when the queue is full -- backpressure, nothing is
   ever dropped;
@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import re
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -39,6 +37,7 @@ import av
 import numpy as np
 
 from streampose.errors import InputError, StageError, StreamposeError
+from streampose.runner import END, POLL_S, Channel, Failure, StageFailed, start_stage
 from streampose.types import Frame, VideoInfo
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,6 @@ _MAX_CONSECUTIVE_DEMUX_ERRORS = 50
 # Warn about the first few damaged packets individually, then only count (long broken streams).
 _DAMAGE_WARNINGS = 5
 _NETWORK_TIMEOUT_S = 10.0
-_POLL_S = 0.05
 _CLOSE_GRACE_S = 1.0
 
 
@@ -68,17 +66,6 @@ class ReaderStats:
     decoded: int = 0
     damaged: int = 0
     dropped: int = 0
-
-
-class _End:
-    """Queue marker: the decode thread finished normally."""
-
-
-@dataclass
-class _Failure:
-    """Queue marker: the decode thread failed; the consumer re-raises ``error``."""
-
-    error: BaseException
 
 
 @dataclass(frozen=True)
@@ -153,12 +140,10 @@ class FrameReader:
         self._decoder = decoder
         self.info: VideoInfo = decoder.info
         self.stats: ReaderStats = decoder.stats
-        self._queue = decoder.queue
+        self._channel = decoder.channel
         self._finished = False
-        self._thread = threading.Thread(
-            target=decoder.run, name=f"streampose-reader[{decoder.spec.display}]", daemon=True
-        )
-        self._thread.start()
+        self._thread = start_stage("reader", decoder.run, decoder.channel,
+                                   thread_name=f"streampose-reader[{decoder.spec.display}]")
 
     def __iter__(self) -> Iterator[Frame]:
         return self
@@ -166,29 +151,20 @@ class FrameReader:
     def __next__(self) -> Frame:
         if self._finished:
             raise StopIteration
-        while True:
-            try:
-                item = self._queue.get(timeout=_POLL_S * 4)
-            except queue.Empty:
-                if self._thread.is_alive():
-                    continue
-                # The thread always leaves an end marker; an empty queue and a dead thread only
-                # happen after close() -- finish rather than wait forever.
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    self._finished = True
-                    raise StopIteration from None
-            break
-        if isinstance(item, _End):
+        try:
+            # The thread always leaves a marker; a dead thread without one only happens after
+            # close(), and then the reader is finished rather than waiting forever.
+            item = self._channel.get(producer_alive=self._thread.is_alive)
+        except StageFailed as failed:
+            item = failed.failure
+        if isinstance(item, Failure):
+            self._finished = True
+            if isinstance(item.error, StreamposeError):
+                raise item.error  # already one clear line (e.g. a stalled stream)
+            raise StageError("reader", item.error) from item.error
+        if item is END:
             self._finished = True
             raise StopIteration
-        if isinstance(item, _Failure):
-            self._finished = True
-            error = item.error
-            if isinstance(error, StreamposeError):
-                raise error
-            raise StageError("reader", error) from error
         return item
 
     def close(self) -> None:
@@ -198,17 +174,17 @@ class FrameReader:
         decoder.stop.set()
         thread = self._thread
         if thread.is_alive():
-            # A file's decode thread only ever waits on the queue (polled every _POLL_S); only a
+            # A file's decode thread only ever waits on the queue (polled every POLL_S); only a
             # stalled live read can take longer, and that thread is abandoned rather than awaited.
             deadline = time.monotonic() + _CLOSE_GRACE_S
             while thread.is_alive() and time.monotonic() < deadline:
-                decoder.drain()  # unblocks a producer waiting on a full queue
-                thread.join(timeout=_POLL_S)
+                decoder.channel.drain()  # unblocks a producer waiting on a full queue
+                thread.join(timeout=POLL_S)
         if not thread.is_alive():
             # Never close the container under a thread still inside FFmpeg (a stalled network
             # read); that daemon thread then dies with the process.
             decoder.container.close()
-        decoder.drain()
+        decoder.channel.drain()
 
     def __enter__(self) -> "FrameReader":
         return self
@@ -247,8 +223,9 @@ class _Decoder:
         self.container = container
         self.spec = spec
         self.realtime = realtime
-        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self.stop = threading.Event()
+        # Live sources drop their oldest frame rather than wait for a slow consumer.
+        self.channel: Channel[Frame] = Channel(queue_size, drop_oldest=realtime)
+        self.stop = self.channel.stop
         self._max_frames = max_frames
         self._damage_warned = 0
         self._last_time: float | None = None
@@ -273,62 +250,30 @@ class _Decoder:
         self.info = self._describe(first)
         self._pending_first = first
 
-    def drain(self) -> None:
-        try:
-            while True:
-                self.queue.get_nowait()
-        except queue.Empty:
-            pass
-
     def run(self) -> None:
-        """Thread body: deliver frames until the end, ``max_frames`` or ``stop``; never raises."""
-        try:
-            index = 0
-            frames = self._frames
-            if self._pending_first is not None:
-                frames = _chain_first(self._pending_first, frames)
-                self._pending_first = None
-            for av_frame in frames:
-                if self.stop.is_set():
-                    return
-                if self._max_frames is not None and index >= self._max_frames:
-                    break
-                frame = self._to_frame(av_frame, index)
-                self.stats.decoded += 1
-                index += 1
-                self._put(frame)
-            self._put_final(_End())
-        except BaseException as error:  # noqa: BLE001 -- every failure must reach the consumer
-            self._put_final(_Failure(error))
+        """Thread body: deliver frames until the end, ``max_frames`` or ``stop``, then the end marker.
 
-    def _put(self, frame: Frame) -> None:
-        if self.realtime:
-            while not self.stop.is_set():
-                try:
-                    self.queue.put_nowait(frame)
-                    return
-                except queue.Full:
-                    try:
-                        self.queue.get_nowait()
-                        self.stats.dropped += 1
-                    except queue.Empty:
-                        pass
-            return
-        while not self.stop.is_set():
-            try:
-                self.queue.put(frame, timeout=_POLL_S)
+        Run through :func:`streampose.runner.start_stage`, which turns an exception into the
+        failure marker the consumer re-raises.
+        """
+        index = 0
+        frames = self._frames
+        if self._pending_first is not None:
+            frames = _chain_first(self._pending_first, frames)
+            self._pending_first = None
+        for av_frame in frames:
+            if self.stop.is_set():
                 return
-            except queue.Full:
-                continue
-
-    def _put_final(self, item: _End | _Failure) -> None:
-        # The end marker is never dropped, even in realtime mode: only frames are.
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=_POLL_S)
+            if self._max_frames is not None and index >= self._max_frames:
+                break
+            frame = self._to_frame(av_frame, index)
+            self.stats.decoded += 1
+            index += 1
+            delivered = self.channel.put(frame)
+            self.stats.dropped = self.channel.dropped
+            if not delivered:  # stopped
                 return
-            except queue.Full:
-                continue
+        self.channel.put_end()
 
     def _to_frame(self, av_frame: av.VideoFrame, index: int) -> Frame:
         image = av_frame.to_ndarray(format="rgb24")

@@ -82,9 +82,9 @@ class FakeLifter:
 
 
 def fake_pipeline(args, live):
-    """Drop-in for ``streampose.cli.build_pipeline``: the real Pipeline around fake stages."""
-    from streampose.pipeline import Pipeline, PipelineConfig
+    """Drop-in for ``streampose.cli.build_pipeline``: the real Pipeline, configured from the options
+    as the CLI does, around fake stages."""
+    from streampose.cli import pipeline_config
+    from streampose.pipeline import Pipeline
 
-    config = PipelineConfig(device="cpu", causal=args.causal or live, realtime=live, smoothing=args.smoothing,
-                            keep_images=args.overlay is not None, max_frames=args.max_frames)
-    return Pipeline(config, pose2d=FakePose2D(), lifter=FakeLifter())
+    return Pipeline(pipeline_config(args, live), device="cpu", pose2d=FakePose2D(), lifter=FakeLifter())

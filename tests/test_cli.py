@@ -26,7 +26,7 @@ REAL_BUILD_PIPELINE = cli.build_pipeline  # before the autouse fixture swaps in 
 @pytest.fixture(autouse=True)
 def fake_stages(monkeypatch):
     """The CLI's own behaviour is under test here, so the model stages are stand-ins
-    (``test_cli_models.py`` runs the real ones)."""
+    (``test_end_to_end.py`` runs the real ones)."""
     from fakes import fake_pipeline
 
     monkeypatch.setattr(cli, "build_pipeline", fake_pipeline)
@@ -289,3 +289,22 @@ def test_precision_option_reaches_the_2d_stage(monkeypatch):
     assert seen["config"].precision == "fp32"  # exact by default
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["clip.mp4", "--out", "p.jsonl", "--precision", "fp8"])
+
+
+def test_config_options_come_from_the_config_and_reach_it(monkeypatch):
+    from streampose.settings import CHOICES, PipelineConfig
+
+    seen = {}
+    monkeypatch.setattr("streampose.pipeline.Pipeline", lambda config: seen.setdefault("config", config))
+    parser = cli.build_parser()
+    choices = {a.dest: tuple(a.choices) for a in parser._actions if a.choices is not None}
+    assert choices == CHOICES  # one vocabulary per setting
+    REAL_BUILD_PIPELINE(parser.parse_args(["clip.mp4", "--out", "p.jsonl"]), live=False)
+    assert seen.pop("config") == PipelineConfig()  # the command line's defaults are the library's
+    args = parser.parse_args(["clip.mp4", "--out", "p.jsonl", "--smoothing", "oneeuro", "--readout", "regression",
+                              "--max-people", "2", "--threads", "1", "--refine", "--lifter", "x.pt",
+                              "--device", "cpu", "--max-frames", "5", "--overlay", "o.mp4"])
+    REAL_BUILD_PIPELINE(args, live=True)
+    assert seen["config"] == PipelineConfig(
+        device="cpu", causal=True, realtime=True, lifter="x.pt", smoothing="oneeuro", refine=True, max_people=2,
+        readout="regression", keep_images=True, max_frames=5, threads=1)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from streampose.errors import StageError
-from streampose.pipeline import Pipeline, PipelineConfig, match_tracks
+from streampose.pipeline import Pipeline, PipelineConfig
+from streampose.tracker import match_tracks
 from fakes import FakeLifter, FakePose2D
 
 
@@ -179,3 +180,41 @@ def test_offline_mode_never_drops():
     pipe = make_pipeline(pose2d=FakePose2D(delay=0.002), queue_size=2)
     out = list(pipe.run(frames(60)))
     assert len(out) == 60 and pipe.stats.dropped == 0
+
+
+@pytest.mark.parametrize("field, bad", [("precision", "fp8"), ("smoothing", "gaussian"), ("readout", "argmax"),
+                                        ("device", "tpu"), ("max_people", 0), ("queue_size", 0)])
+def test_an_invalid_setting_raises_one_error_naming_it_and_what_is_allowed(field, bad):
+    from streampose.errors import StreamposeError
+    from streampose.settings import PRECISIONS, READOUTS, SMOOTHINGS, SettingError
+
+    with pytest.raises(SettingError) as caught:
+        PipelineConfig(**{field: bad})
+    message = str(caught.value)
+    assert message.startswith(f"{field} must be") or message.startswith("unknown device")
+    assert repr(bad) in message and "\n" not in message
+    allowed = {"precision": PRECISIONS, "smoothing": SMOOTHINGS, "readout": READOUTS}.get(field, ())
+    assert all(value in message for value in allowed)
+    assert isinstance(caught.value, StreamposeError) and isinstance(caught.value, ValueError)
+    # Keyword overrides of a Pipeline are checked the same way, before any stage is built.
+    with pytest.raises(SettingError):
+        Pipeline(PipelineConfig(device="cpu"), pose2d=FakePose2D(), lifter=FakeLifter(), **{field: bad})
+    with pytest.raises(TypeError, match="unknown Pipeline option"):
+        Pipeline(PipelineConfig(device="cpu"), pose2d=FakePose2D(), lifter=FakeLifter(), colour="red")
+
+
+def test_push_and_flush_fill_in_the_stats():
+    pipe = make_pipeline()
+    handed = [f for rgb, t in frames(12) for f in pipe.push(rgb, t)] + pipe.flush()
+    stats = pipe.stats.to_dict()
+    assert stats["frames"] == len(handed) == 12 and stats["frames_with_person"] == 12
+    assert stats["wall_time"] > 0 and stats["fps"] > 0 and len(pipe.stats.latencies) == 12
+
+
+def test_a_video_file_is_never_dropped_from_even_in_realtime_mode(tmp_path):
+    from videogen import make_video
+
+    path = make_video(tmp_path / "clip.mp4", frames=30, size=(64, 48))
+    pipe = make_pipeline(realtime=True, causal=True, queue_size=2, pose2d=FakePose2D(delay=0.005))
+    out = list(pipe.run(path))
+    assert [f.index for f in out] == list(range(30)) and pipe.stats.dropped == 0

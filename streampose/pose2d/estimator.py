@@ -26,11 +26,12 @@ import numpy as np
 import torch
 
 from streampose.errors import InputError, ModelError
+from streampose.settings import DEFAULT_PRECISION, PRECISIONS, READOUTS, check_choice
 from streampose.skeleton import BLAZEPOSE_TO_H36M, map_confidence, map_joints
 from streampose.types import Frame, Person2D
 
 from .detection import PoseDetection, PoseDetector, box_iou
-from .readout import READOUTS, IntegralOptions, integral_readout
+from .readout import IntegralOptions, integral_readout
 from .roi import (
     apply_affine, crop_from_image_matrices, crop_rois_uint8, paste_crops, roi_inside_image, rois_from_alignment_points,
 )
@@ -167,14 +168,11 @@ def _frame_view(image: np.ndarray) -> torch.Tensor:
 # decisions flip near the threshold (sports2d: 156 -> 149 frames with a person).  So fp32 -- exact
 # parity with the reference runtime -- stays the default and bf16 is opt-in for speed.
 PRECISION_SPLIT = {"fp32": ("fp32", "fp32"), "bf16": ("bf16", "bf16"), "mixed": ("bf16", "fp32")}
-ESTIMATOR_PRECISIONS = ("auto", *PRECISION_SPLIT)
-DEFAULT_PRECISION = "fp32"
 
 
 def resolve_estimator_precision(precision: str, device: str | torch.device) -> str:
     """``auto`` -> ``bf16`` on a CPU with native bf16 units, else ``fp32``; others pass through."""
-    if precision not in ESTIMATOR_PRECISIONS:
-        raise InputError(f"precision must be one of {ESTIMATOR_PRECISIONS}, got {precision!r}")
+    check_choice("precision", precision, PRECISIONS)
     if precision != "auto":
         return precision
     from .weights import resolve_precision  # one rule for "auto", shared with the weight loaders
@@ -225,14 +223,12 @@ class PoseEstimator2D:
                  retry_rejected_after: int = RETRY_REJECTED_AFTER,
                  detector_model: torch.nn.Module | None = None, landmark_model: torch.nn.Module | None = None,
                  integral: IntegralOptions = DEFAULT_INTEGRAL, precision: str = DEFAULT_PRECISION):
-        if readout not in READOUTS:
-            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        check_choice("readout", readout, READOUTS)
         if max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         if detect_every is not None and detect_every < 1:
             raise ValueError(f"detect_every must be >= 1 or None, got {detect_every}")
-        if precision not in ESTIMATOR_PRECISIONS:
-            raise ValueError(f"precision must be one of {ESTIMATOR_PRECISIONS}, got {precision!r}")
+        check_choice("precision", precision, PRECISIONS)
         if retry_rejected_after < 1:
             raise ValueError(f"retry_rejected_after must be >= 1, got {retry_rejected_after}")
         self.device = torch.device(device)
@@ -243,7 +239,9 @@ class PoseEstimator2D:
         self.min_presence = min_presence
         self.retry_rejected_after = retry_rejected_after
         self.integral = integral
-        self.precision = "custom models"
+        # The resolved precision of the networks loaded here; None when the caller brought both
+        # networks (their arithmetic is the caller's).
+        self.precision: str | None = None
         if detector_model is None or landmark_model is None:
             self.precision = resolve_estimator_precision(precision, self.device)
             loaded = _load_models(self.device, want_mask, readout, self.precision)

@@ -56,6 +56,7 @@ from torch import nn
 
 from streampose.cache import cache_dir
 from streampose.errors import InputError, ModelError
+from streampose.settings import NETWORK_PRECISIONS, check_choice
 from streampose.tflite import ConvertedGraph, TFLiteModule, convert_graph, parse_tflite
 
 __all__ = [
@@ -377,9 +378,6 @@ def _device(device: str | torch.device) -> torch.device:
         raise InputError(f"invalid device {device!r}") from exc
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
 def native_bf16_cpu() -> bool:
     """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX), where oneDNN runs bf16
     convolutions faster than fp32.  Elsewhere bf16 is emulated and slower, so ``auto`` keeps fp32."""
@@ -393,8 +391,7 @@ def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str
 
     GPUs stay fp32 under ``auto``: bf16 there is untested (no GPU was available to measure it).
     """
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    check_choice("precision", precision, NETWORK_PRECISIONS)
     if precision != "auto":
         return precision
     return "bf16" if _device(device).type == "cpu" and native_bf16_cpu() else "fp32"

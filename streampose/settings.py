@@ -1,0 +1,131 @@
+"""What a pipeline run can be asked to do: each setting's vocabulary, defined once, and the config.
+
+Each choice-valued setting is a ``Literal`` type plus the tuple of its allowed values (the tuple is
+derived from the type, so the two cannot disagree).  :class:`PipelineConfig` validates every field
+when it is built and raises :class:`SettingError`; the 2D stage and the command line take their
+vocabularies from here instead of keeping copies.
+
+This module imports nothing heavy, so the command line can build its options from it without
+loading torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from streampose.errors import StreamposeError
+
+Precision = Literal["fp32", "bf16", "mixed", "auto"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+DEFAULT_PRECISION: Precision = "fp32"
+# A single network runs in one dtype; "mixed" names a split between the 2D stage's two networks
+# (bf16 detector, fp32 landmark model), so it is not a choice for one network.
+NETWORK_PRECISIONS: tuple[str, ...] = tuple(p for p in PRECISIONS if p != "mixed")
+
+Smoothing = Literal["kalman", "oneeuro", "none"]
+SMOOTHINGS: tuple[str, ...] = get_args(Smoothing)
+
+Readout = Literal["integral", "regression"]
+READOUTS: tuple[str, ...] = get_args(Readout)
+
+# What the command line offers; the API also accepts "cuda:N" for a particular GPU.
+Device = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[str, ...] = get_args(Device)
+
+
+class SettingError(StreamposeError, ValueError):
+    """A setting has a value outside its vocabulary or range.
+
+    A ``ValueError`` as well, so code that guards a constructor with ``except ValueError`` keeps
+    working; a ``StreamposeError``, so the command line prints it as one line.
+    """
+
+
+def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    """Raise :class:`SettingError` unless ``value`` is one of ``allowed``."""
+    if not isinstance(value, str) or value not in allowed:
+        raise SettingError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def check_device(device: object) -> None:
+    """Raise :class:`SettingError` unless ``device`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    if isinstance(device, str) and (device in DEVICES or device.startswith("cuda:")):
+        return
+    raise SettingError(f"unknown device {device!r}: use {', '.join(DEVICES)} (or cuda:N)")
+
+
+def _check_at_least(name: str, value: object, minimum: int, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        allowed = f"an integer >= {minimum}" + (" or None" if optional else "")
+        raise SettingError(f"{name} must be {allowed}; got {value!r}")
+
+
+@dataclass
+class PipelineConfig:
+    """What to run and how; every field is checked when the config is built.
+
+    Attributes:
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        causal: use the causal (live) lifter: no look-ahead, each frame final at once.  The
+            symmetric (offline) lifter is more accurate and outputs each frame ``lag`` frames late.
+        realtime: when the consumer falls behind a live source (camera, network stream, a live
+            iterable of frames), drop the oldest waiting frames instead of making the source wait.
+            A video file is never dropped from: it can wait, so every frame is processed.
+        lifter: shipped model name or path of a lifter weights file.
+        smoothing: one of :data:`SMOOTHINGS`.  Applied causally to each track's 2D keypoints (the
+            reported 2D) and to its 3D output; the lifter itself gets the raw 2D unless
+            ``smooth_2d`` is set.
+        refine: run the patch-based refiner on the lifter's output.
+        max_people: people to track at once (>= 1).
+        readout: 2D readout, one of :data:`READOUTS`; ``None`` = the 2D stage's default.
+        precision: 2D networks' arithmetic, one of :data:`PRECISIONS`: ``"fp32"`` (default,
+            exact), ``"bf16"`` (faster on CPUs with native bf16 units; keypoints move by ~1% of the
+            crop), ``"mixed"`` (bf16 detector only), ``"auto"`` (bf16 where it is native).
+        keep_images: attach each frame's RGB image to its ``PoseFrame`` (``.image``), for drawing.
+        want_mask: ask the 2D stage for person segmentation masks (``Person.mask``).
+        queue_size: capacity of each inter-thread queue (>= 1).
+        max_frames: stop after this many frames (>= 0; ``None``: the whole source).
+        threads: torch CPU threads (``None``: 1 on machines with two cores or fewer, else torch's
+            default).  Note that torch's thread count is process-wide.
+        smooth_2d: feed the lifter the smoothed 2D keypoints instead of the raw ones.  Off by
+            default: on the shared videos it added 1-2 frames of 3D lag, and offline it did not
+            lower 3D jitter (README, Smoothing).
+
+    Raises:
+        SettingError: a field outside its vocabulary or range.
+    """
+
+    device: str = "auto"
+    causal: bool = False
+    realtime: bool = False
+    lifter: str = "default"
+    smoothing: Smoothing = "kalman"
+    refine: bool = False
+    max_people: int = 1
+    readout: Readout | None = None
+    precision: Precision = DEFAULT_PRECISION
+    keep_images: bool = False
+    want_mask: bool = False
+    queue_size: int = 8
+    max_frames: int | None = None
+    threads: int | None = None
+    smooth_2d: bool = False
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
+        check_choice("smoothing", self.smoothing, SMOOTHINGS)
+        check_choice("precision", self.precision, PRECISIONS)
+        if self.readout is not None:
+            check_choice("readout", self.readout, READOUTS)
+        _check_at_least("max_people", self.max_people, 1)
+        _check_at_least("queue_size", self.queue_size, 1)
+        _check_at_least("max_frames", self.max_frames, 0, optional=True)
+        _check_at_least("threads", self.threads, 1, optional=True)
+
+
+# The choice-valued fields of PipelineConfig and their vocabularies (the command line's choices).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "device": DEVICES, "smoothing": SMOOTHINGS, "readout": READOUTS, "precision": PRECISIONS,
+}
