@@ -208,6 +208,8 @@ class TrainConfig:
     definitions: str = "mocap"  # "blazepose": bone proportions of BlazePose's keypoints (adapt.py)
     bone_spread: float = 0.0  # per-clip log-normal bone-group scale (people differ), e.g. 0.05
     rare_pose_boost: float = 0.0  # draw squats, overhead arms, hands together, bends more often
+    init: str | None = None  # start from these streampose lifter weights (fine-tuning)
+    backprojection: float = 0.0  # weight of the semi-supervised loss on real 2D (backprojection.py)
     extra: dict = field(default_factory=dict)
 
 
@@ -270,9 +272,25 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
             return clip
         return dataclasses.replace(clip, joints3d=adapt.rescale_bones(clip.joints3d, scales))
 
-    pose_model = temporal_model(config.receptive_field, config.causal, config.channels, config.dropout)
-    traj_model = (trajectory_model(config.receptive_field, config.causal, config.channels, config.dropout)
-                  if config.trajectory else None)
+    if config.init:
+        from streampose.lifter.checkpoint import load_lifter_weights
+        initial = load_lifter_weights(config.init)
+        pose_model, traj_model = initial.pose, (initial.trajectory if config.trajectory else None)
+        if pose_model.receptive_field != config.receptive_field or pose_model.causal != config.causal:
+            raise SystemExit(f"--init {config.init}: receptive field {pose_model.receptive_field}, causal "
+                             f"{pose_model.causal} differ from the requested {config.receptive_field}, {config.causal}")
+    else:
+        pose_model = temporal_model(config.receptive_field, config.causal, config.channels, config.dropout)
+        traj_model = (trajectory_model(config.receptive_field, config.causal, config.channels, config.dropout)
+                      if config.trajectory else None)
+    real = None
+    if config.backprojection > 0:
+        from streampose_train.backprojection import (RealWindows, bone_length_loss, load_real_tracks,
+                                                     weak_perspective_residual)
+        tracks, sources = load_real_tracks()
+        real = RealWindows(tracks, config.receptive_field, config.causal)
+        print(f"back-projection on {len(tracks)} real 2D tracks ({len(real)} frames) from "
+              f"{', '.join(sorted(set(sources)))}", file=sys.stderr)
     params = list(pose_model.parameters()) + (list(traj_model.parameters()) if traj_model else [])
     optimizer = torch.optim.Adam(params, lr=config.lr, amsgrad=True)
     history: dict = {"epochs": [], "train_seconds": 0.0}
@@ -323,6 +341,13 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
                                              balance=config.balance_datasets):
             loss_pose = mpjpe_loss(pose_model.forward_single(x), pose)
             loss = loss_pose
+            if real is not None:
+                xu, kp_u, conf_u = real.batch(max(1, len(x) // 2), rng, flip=config.flip)
+                predicted_u = pose_model.forward_single(xu)[:, 0]
+                loss_bp = (weak_perspective_residual(predicted_u, kp_u, conf_u)
+                           + bone_length_loss(predicted_u, pose[:, 0]))
+                loss = loss + config.backprojection * loss_bp
+                sums["bp"] = sums.get("bp", 0.0) + float(loss_bp.detach()) * len(x)
             if traj_model is not None:
                 loss_traj = weighted_mpjpe_loss(traj_model.forward_single(x), root)
                 loss = loss + loss_traj
@@ -342,6 +367,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
                   "train_mpjpe_mm": round(1000 * sums["pose"] / max(sums["n"], 1), 2)}
         if traj_model is not None:
             record["train_wmpjpe_traj"] = round(sums["traj"] / max(sums["n"], 1), 4)
+        if "bp" in sums:
+            record["train_backprojection"] = round(sums["bp"] / max(sums["n"], 1), 5)
         if val_rendered:
             record.update(quick_validation(pose_model, traj_model, val_rendered))
         history["epochs"].append(record)
@@ -468,6 +495,9 @@ def _parse_args(argv=None) -> tuple[TrainConfig, bool, bool]:
                    help="joint proportions: the rigs' own, or BlazePose's measured keypoint proportions")
     p.add_argument("--bone-spread", type=float, default=d.bone_spread,
                    help="per-clip log-normal bone-group scale std (body-shape variety), e.g. 0.05")
+    p.add_argument("--init", default=None, help="start from these lifter weights (fine-tuning)")
+    p.add_argument("--backprojection", type=float, default=d.backprojection,
+                   help="weight of the semi-supervised back-projection loss on real 2D (0: off)")
     p.add_argument("--rare-pose-boost", type=float, default=d.rare_pose_boost,
                    help="oversample squats/sits, overhead arms, hands together and bends by 1 + boost x rarity")
     a = p.parse_args(argv)
@@ -477,7 +507,8 @@ def _parse_args(argv=None) -> tuple[TrainConfig, bool, bool]:
         fps_range=None if a.native_fps else tuple(a.fps_range), cameras_per_clip=a.cameras_per_clip,
         samples_per_epoch=a.samples_per_epoch, trajectory=not a.no_trajectory, flip=not a.no_flip,
         seed=a.seed, threads=a.threads, out=a.out, max_clips=a.max_clips, recalibrate_bn=a.recalibrate_bn,
-        noise=a.noise, definitions=a.definitions, bone_spread=a.bone_spread, rare_pose_boost=a.rare_pose_boost)
+        noise=a.noise, definitions=a.definitions, bone_spread=a.bone_spread, rare_pose_boost=a.rare_pose_boost,
+        init=a.init, backprojection=a.backprojection)
     return config, a.resume, not a.no_progress
 
 
