@@ -85,6 +85,14 @@ def _add_pose_arguments(parser: argparse.ArgumentParser) -> None:
     _config_option(group, "precision",
                    help="2D networks' arithmetic (default: %(default)s, exact); bf16 is 1.2-1.3x faster 2D on "
                         "CPUs with native bf16, keypoints move ~1%% of the person's size")
+    _config_option(group, "world_fusion", type=float, metavar="SHARE",
+                   help="average the 3D with BlazePose's own world landmarks, this share (0-1; default %(default)s)")
+    _config_option(group, "bone_lengths", action=argparse.BooleanOptionalAction,
+                   help="constant bone lengths per person (running median, left = right)")
+    _config_option(group, "reproject", type=float, metavar="SHARE",
+                   help="make the 3D project onto the 2D, this share (0-1; default %(default)s)")
+    _config_option(group, "resample_fps", action=argparse.BooleanOptionalAction,
+                   help="lift videos outside the lifter's trained frame rates at a trained rate")
     _config_option(group, "threads", type=_positive_int, metavar="N",
                    help="CPU threads for torch (default: 1 on machines with two cores or fewer, else "
                         "torch's choice)")

@@ -229,7 +229,9 @@ class Pipeline:
         self._tracker = Tracker(
             self.lifter, refiner=self.refiner, smoothing=self.config.smoothing, causal=self.config.causal,
             max_people=self.config.max_people, smooth_2d=self.config.smooth_2d,
-            keep_images=self.config.keep_images, fps=fps,
+            keep_images=self.config.keep_images, fps=fps, world_fusion=self.config.world_fusion,
+            bone_lengths=self.config.bone_lengths, reproject=self.config.reproject,
+            resample_fps=self.config.resample_fps,
         )
         self._index = 0
 

@@ -62,6 +62,11 @@ def _check_at_least(name: str, value: object, minimum: int, *, optional: bool = 
         raise SettingError(f"{name} must be {allowed}; got {value!r}")
 
 
+def _check_share(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise SettingError(f"{name} must be a number in [0, 1]; got {value!r}")
+
+
 @dataclass
 class PipelineConfig:
     """What to run and how; every field is checked when the config is built.
@@ -92,6 +97,13 @@ class PipelineConfig:
         smooth_2d: feed the lifter the smoothed 2D keypoints instead of the raw ones.  Off by
             default: on the shared videos it added 1-2 frames of 3D lag, and offline it did not
             lower 3D jitter (README, Smoothing).
+        world_fusion: share in ``[0, 1]`` of BlazePose's own 3D (GHUM world landmarks, aligned by a
+            similarity) in the 3D pose, averaged with the lifter's (0: the lifter alone).
+        bone_lengths: impose each track's running-median bone lengths, left and right equal.
+        reproject: share in ``[0, 1]`` of the pose rebuilt so that it projects onto its 2D (bone
+            depths from foreshortening, the lifter's depth order); 0: off.
+        resample_fps: lift videos whose frame rate is outside the lifter's trained range at a
+            trained rate (frames interpolated in time), instead of as they are.
 
     Raises:
         SettingError: a field outside its vocabulary or range.
@@ -112,6 +124,10 @@ class PipelineConfig:
     max_frames: int | None = None
     threads: int | None = None
     smooth_2d: bool = False
+    world_fusion: float = 0.0
+    bone_lengths: bool = False
+    reproject: float = 0.0
+    resample_fps: bool = False
 
     def __post_init__(self) -> None:
         check_device(self.device)
@@ -123,6 +139,8 @@ class PipelineConfig:
         _check_at_least("queue_size", self.queue_size, 1)
         _check_at_least("max_frames", self.max_frames, 0, optional=True)
         _check_at_least("threads", self.threads, 1, optional=True)
+        _check_share("world_fusion", self.world_fusion)
+        _check_share("reproject", self.reproject)
 
 
 # The choice-valued fields of PipelineConfig and their vocabularies (the command line's choices).

@@ -14,7 +14,10 @@ Per frame, for each of the ``max_people`` best-scoring people:
    layout, into the track's :class:`~streampose.lifter.LifterStream`; a symmetric lifter answers
    ``lag`` frames late;
 4. **refine** (optional) each lifted pose with the frame's image;
-5. **smooth 3D** with the track's 3D smoother (fixed-lag Kalman offline, so it may answer late too).
+5. **correct** (each optional, :mod:`streampose.lifter.fusion` and :mod:`streampose.lifter.reproject`):
+   average with BlazePose's world landmarks, impose the track's bone lengths, make the pose
+   project onto its 2D;
+6. **smooth 3D** with the track's 3D smoother (fixed-lag Kalman offline, so it may answer late too).
 
 A frame is final once all of its people have their 3D; frames leave in order, so one slow track
 holds back the frames after it.
@@ -28,7 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from streampose.lifter.fusion import BoneLengths, fuse_world_landmarks
 from streampose.lifter.layout import lifter_input
+from streampose.lifter.reproject import reproject_consistent
+from streampose.skeleton import BLAZEPOSE_TO_H36M, map_joints
 from streampose.settings import Smoothing
 from streampose.smoothing import make_smoother
 from streampose.types import Frame, Person, Person2D, PoseFrame
@@ -88,6 +94,7 @@ class _Track:
         self.smoother_3d = smoother_3d
         self.bbox: np.ndarray | None = None
         self.last_time: float | None = None
+        self.bones = BoneLengths()
         # People pushed into the lifter, oldest first, waiting for their 3D ...
         self.awaiting: deque[tuple[_PendingFrame, Person]] = deque()
         # ... and people lifted, waiting for the (possibly fixed-lag) 3D smoother.
@@ -108,13 +115,17 @@ class Tracker:
         smooth_2d: lift the smoothed 2D instead of the raw 2D.
         keep_images: attach each frame's image to its ``PoseFrame``.
         fps: nominal frame rate, for the smoothers' time-based settings.
+        world_fusion, bone_lengths, reproject: the 3D corrections (see ``PipelineConfig``).
+        resample_fps: give the lifter streams the frame rate, so slow video is lifted at a trained rate.
 
     Attributes:
         seconds: time spent, ``{"lift": ..., "post": ...}`` (``post``: everything but the lifter).
     """
 
     def __init__(self, lifter: Any, *, refiner: Any = None, smoothing: Smoothing = "kalman", causal: bool = False,
-                 max_people: int = 1, smooth_2d: bool = False, keep_images: bool = False, fps: float = 30.0):
+                 max_people: int = 1, smooth_2d: bool = False, keep_images: bool = False, fps: float = 30.0,
+                 world_fusion: float = 0.0, bone_lengths: bool = False, reproject: float = 0.0,
+                 resample_fps: bool = False):
         self.lifter = lifter
         self.refiner = refiner
         self.smoothing = smoothing
@@ -123,6 +134,10 @@ class Tracker:
         self.smooth_2d = smooth_2d
         self.keep_images = keep_images
         self.fps = fps
+        self.world_fusion = world_fusion
+        self.bone_lengths = bone_lengths
+        self.reproject = reproject
+        self.resample_fps = resample_fps
         self.seconds = {"lift": 0.0, "post": 0.0}
         self._input_layout = getattr(lifter, "input_layout", "h36m17")
         self._tracks: dict[int, _Track] = {}
@@ -176,7 +191,7 @@ class Tracker:
             )
             pending.pose_frame.people.append(person)
             pending.waiting += 1
-            track.awaiting.append((pending, person))
+            track.awaiting.append((pending, person, chosen2d))
             lift_started = time.perf_counter()
             results = track.stream.push(lifter_input(person2d, chosen2d, self._input_layout))
             lift_seconds += time.perf_counter() - lift_started
@@ -199,9 +214,11 @@ class Tracker:
         # output of an offline stream may wait (the symmetric lifter already waits), so it gets
         # the fixed-lag Kalman, which measured far better than the live filter (README, Smoothing).
         offline_3d = not self.causal and self.smoothing == "kalman"
+        stream = (self.lifter.stream(self._image_size, fps=self.fps) if self.resample_fps
+                  else self.lifter.stream(self._image_size))
         track = _Track(
             self._next_track_id,
-            self.lifter.stream(self._image_size),
+            stream,
             make_smoother(self.smoothing, fps=self.fps, causal=True),
             make_smoother(self.smoothing, fps=self.fps, causal=not offline_3d),
         )
@@ -212,17 +229,31 @@ class Tracker:
     def _deliver(self, track: _Track, results: list) -> None:
         """Hand lifter results (in frame order) on through refiner and 3D smoother."""
         for result in results:
-            pending, person = track.awaiting.popleft()
+            pending, person, lifted2d = track.awaiting.popleft()
             keypoints3d = np.asarray(result.keypoints3d, dtype=np.float32)
             if self.refiner is not None and pending.image is not None:
                 keypoints3d = np.asarray(
                     self.refiner.refine(pending.image, person.keypoints2d, keypoints3d, person.mask), dtype=np.float32
                 )
+            keypoints3d = self._correct(track, person, lifted2d, keypoints3d)
             person.root = None if result.root is None else np.asarray(result.root, dtype=np.float32)
             track.smoothing.append((pending, person))
             smoothed = track.smoother_3d.push(pending.pose_frame.time, keypoints3d, None, _PERSON_HEIGHT_M)
             if smoothed is not None:
                 self._finish_person(track, smoothed)
+
+    def _correct(self, track: _Track, person: Person, kp2d: np.ndarray, keypoints3d: np.ndarray) -> np.ndarray:
+        """The optional 3D corrections, in order: world-landmark fusion, bone lengths, reprojection."""
+        if self.world_fusion > 0 and person.world33 is not None:
+            world = map_joints(np.asarray(person.world33, dtype=np.float64), BLAZEPOSE_TO_H36M)
+            keypoints3d = fuse_world_landmarks(keypoints3d, world, self.world_fusion)
+        if self.bone_lengths or self.reproject > 0:
+            with_bones = track.bones(keypoints3d)
+            if self.bone_lengths:
+                keypoints3d = with_bones
+        if self.reproject > 0:
+            keypoints3d = reproject_consistent(keypoints3d, kp2d, track.bones.lengths(), weight=self.reproject)
+        return np.asarray(keypoints3d, dtype=np.float32)
 
     def _finish_person(self, track: _Track, keypoints3d: np.ndarray) -> None:
         pending, person = track.smoothing.popleft()
