@@ -369,11 +369,30 @@ def mean_over(values: list) -> float | None:
 # ---------------------------------------------------------------------------- main
 
 
+def parse_variant(spec: str) -> dict:
+    """``'fusion=0.5,bones,reproject=1'`` -> ``PoseCorrections`` keyword arguments."""
+    options: dict = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, _, value = part.partition("=")
+        if key == "fusion":
+            options["world_fusion"] = float(value or 0.5)
+        elif key == "bones":
+            options["bone_lengths"] = True
+        elif key == "reproject":
+            options["reproject"] = float(value or 1.0)
+        else:
+            raise SystemExit(f"--variant {spec!r}: unknown correction {key!r} (fusion, bones, reproject)")
+    return options
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DIR, help="folder with cam0N.mp4 and Calib.qca.txt")
     parser.add_argument("--lifter", action="append", default=[], metavar="NAME_OR_PATH",
                         help="also score this lifter on the cached 2D (repeatable); 'default' always is")
+    parser.add_argument("--variant", action="append", default=[], metavar="SPEC",
+                        help="also score every lifter with the pipeline's 3D corrections, e.g. 'fusion=0.5', "
+                             "'bones', 'reproject=1', 'fusion=0.5,bones' (streampose.lifter.corrections); repeatable")
     parser.add_argument("--max-people", type=int, default=4, help="people the 2D stage tracks per view")
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--refresh", action="store_true", help="rerun the 2D stages even when cached")
@@ -464,7 +483,9 @@ def main(argv=None) -> int:
         # As the pipeline does: test-time flip for the offline (symmetric) model only.
         lifter.test_time_flip = not lifter.causal
         lifters[name] = lifter
-    systems = ["streampose"] + [f"lifter:{n}" for n in lifter_names] + ["ghum", "fusion"] + \
+    variants = {spec: parse_variant(spec) for spec in args.variant}
+    systems = ["streampose"] + [f"lifter:{n}" for n in lifter_names] + \
+        [f"lifter:{n}+{spec}" for n in lifter_names for spec in variants] + ["ghum", "fusion"] + \
         ([] if args.no_mediapipe else ["mediapipe"])
     from streampose.skeleton import BLAZEPOSE_TO_COCO, BLAZEPOSE_TO_H36M, map_confidence, map_joints
 
@@ -553,8 +574,17 @@ def main(argv=None) -> int:
                         kp = raw_kp2d(lm)
                     # Gaps (frames where the subject is not matched) are interpolated for the lifter's
                     # input but stay missing in its output.
-                    kp3d, _ = lifter.lift_sequence(fill_gaps(kp, have), image_size=(width, height))
+                    filled = fill_gaps(kp, have)
+                    kp3d, _ = lifter.lift_sequence(filled, image_size=(width, height))
                     preds[f"lifter:{name}"][tt] = kp3d[tt]
+                    world = ours[v]["world33"][np.arange(T), np.maximum(slot, 0)]
+                    for spec, options in variants.items():
+                        # Frame by frame in order, as the pipeline's tracker runs them (one track).
+                        from streampose.lifter.corrections import PoseCorrections
+                        correct = PoseCorrections(**options)
+                        corrected = np.stack([correct(kp3d[t], filled[t], world[t] if have[t] else None)
+                                              for t in range(T)])
+                        preds[f"lifter:{name}+{spec}"][tt] = corrected[tt]
             a, c = preds["streampose"], preds["ghum"]
             both = np.isfinite(a).all((1, 2)) & np.isfinite(c).all((1, 2))
             if both.any():

@@ -31,10 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from streampose.lifter.fusion import BoneLengths, fuse_world_landmarks
+from streampose.lifter.corrections import PoseCorrections
 from streampose.lifter.layout import lifter_input
-from streampose.lifter.reproject import reproject_consistent
-from streampose.skeleton import BLAZEPOSE_TO_H36M, map_joints
 from streampose.settings import Smoothing
 from streampose.smoothing import make_smoother
 from streampose.types import Frame, Person, Person2D, PoseFrame
@@ -87,14 +85,15 @@ class _PendingFrame:
 class _Track:
     """One person over time: its lifter stream, smoothers and the people awaiting 3D."""
 
-    def __init__(self, track_id: int, lifter_stream: Any, smoother_2d: Any, smoother_3d: Any):
+    def __init__(self, track_id: int, lifter_stream: Any, smoother_2d: Any, smoother_3d: Any,
+                 corrections: PoseCorrections):
         self.id = track_id
         self.stream = lifter_stream
         self.smoother_2d = smoother_2d
         self.smoother_3d = smoother_3d
         self.bbox: np.ndarray | None = None
         self.last_time: float | None = None
-        self.bones = BoneLengths()
+        self.corrections = corrections
         # People pushed into the lifter, oldest first, waiting for their 3D ...
         self.awaiting: deque[tuple[_PendingFrame, Person]] = deque()
         # ... and people lifted, waiting for the (possibly fixed-lag) 3D smoother.
@@ -221,6 +220,7 @@ class Tracker:
             stream,
             make_smoother(self.smoothing, fps=self.fps, causal=True),
             make_smoother(self.smoothing, fps=self.fps, causal=not offline_3d),
+            PoseCorrections(self.world_fusion, self.bone_lengths, self.reproject),
         )
         self._next_track_id += 1
         self._tracks[track.id] = track
@@ -235,25 +235,13 @@ class Tracker:
                 keypoints3d = np.asarray(
                     self.refiner.refine(pending.image, person.keypoints2d, keypoints3d, person.mask), dtype=np.float32
                 )
-            keypoints3d = self._correct(track, person, lifted2d, keypoints3d)
+            if track.corrections.active:
+                keypoints3d = track.corrections(keypoints3d, lifted2d, person.world33)
             person.root = None if result.root is None else np.asarray(result.root, dtype=np.float32)
             track.smoothing.append((pending, person))
             smoothed = track.smoother_3d.push(pending.pose_frame.time, keypoints3d, None, _PERSON_HEIGHT_M)
             if smoothed is not None:
                 self._finish_person(track, smoothed)
-
-    def _correct(self, track: _Track, person: Person, kp2d: np.ndarray, keypoints3d: np.ndarray) -> np.ndarray:
-        """The optional 3D corrections, in order: world-landmark fusion, bone lengths, reprojection."""
-        if self.world_fusion > 0 and person.world33 is not None:
-            world = map_joints(np.asarray(person.world33, dtype=np.float64), BLAZEPOSE_TO_H36M)
-            keypoints3d = fuse_world_landmarks(keypoints3d, world, self.world_fusion)
-        if self.bone_lengths or self.reproject > 0:
-            with_bones = track.bones(keypoints3d)
-            if self.bone_lengths:
-                keypoints3d = with_bones
-        if self.reproject > 0:
-            keypoints3d = reproject_consistent(keypoints3d, kp2d, track.bones.lengths(), weight=self.reproject)
-        return np.asarray(keypoints3d, dtype=np.float32)
 
     def _finish_person(self, track: _Track, keypoints3d: np.ndarray) -> None:
         pending, person = track.smoothing.popleft()
