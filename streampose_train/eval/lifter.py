@@ -17,6 +17,7 @@ action label.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections import defaultdict
@@ -30,18 +31,37 @@ from streampose_train.lifter import RenderedClip, default_noise, load_training_c
 METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve")
 
 
-def render_heldout(clips, fps: float = 30.0, cameras: int = 2, seed: int = 0) -> list[RenderedClip]:
-    """Film each held-out clip ``cameras`` times at ``fps`` (deterministic for a given seed)."""
+def render_heldout(clips, fps: float = 30.0, cameras: int = 2, seed: int = 0, noise: str = "default",
+                   definitions: str = "mocap") -> list[RenderedClip]:
+    """Film each held-out clip ``cameras`` times at ``fps`` (deterministic for a given seed).
+
+    ``noise``: a :data:`~streampose_train.mocap.noise.NOISE_MODELS` name.  ``definitions``:
+    ``"blazepose"`` rescales each dataset's bones to BlazePose's measured keypoint proportions
+    (:mod:`streampose_train.adapt`), the ground truth included.
+    """
+    from streampose_train import adapt
+    from streampose_train.mocap.noise import NOISE_MODELS
+
     rng = np.random.default_rng(seed)
-    noise = default_noise()
-    return [render_clip(clip, rng, fps=fps, noise=noise) for clip in clips for _ in range(cameras)]
+    model = NOISE_MODELS[noise]() if noise != "default" else default_noise()
+    if definitions == "blazepose":
+        scales = {}
+        for dataset in sorted({c.dataset for c in clips}):
+            joints = np.concatenate([c.joints3d[::10] for c in clips if c.dataset == dataset])
+            scales[dataset] = adapt.blazepose_bone_scales(joints)
+        clips = [dataclasses.replace(c, joints3d=adapt.rescale_bones(c.joints3d, scales[c.dataset])) for c in clips]
+    return [render_clip(clip, rng, fps=fps, noise=model) for clip in clips for _ in range(cameras)]
 
 
-def evaluate(lifter, rendered: list[RenderedClip]) -> dict:
-    """Metrics of one lifter over rendered held-out clips: overall, per action, per dataset."""
+def evaluate(lifter, rendered: list[RenderedClip], fps: float | None = None) -> dict:
+    """Metrics of one lifter over rendered held-out clips: overall, per action, per dataset.
+
+    ``fps``: passed to ``lift_sequence`` (frame-rate resampling outside the trained range); ``None``
+    lifts the frames as they are.
+    """
     per_clip = []
     for clip in rendered:
-        kp3d, root = lifter.lift_sequence(clip.pixels, clip.image_size)
+        kp3d, root = lifter.lift_sequence(clip.pixels, clip.image_size, fps=fps)
         row = {"name": clip.name, "action": clip.action, "frames": len(kp3d),
                "mpjpe": 1000 * mpjpe(kp3d, clip.poses), "p_mpjpe": 1000 * p_mpjpe(kp3d, clip.poses),
                "n_mpjpe": 1000 * n_mpjpe(kp3d, clip.poses)}
@@ -98,6 +118,11 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--per-action", action="store_true", help="also print the per-action MPJPE")
     p.add_argument("--test-time-flip", action="store_true", help="average with the mirrored input")
+    p.add_argument("--noise", default="default", choices=["default", "measured"], help="2D noise model")
+    p.add_argument("--definitions", default="mocap", choices=["mocap", "blazepose"],
+                   help="joint proportions of the held-out clips (blazepose: BlazePose's measured ones)")
+    p.add_argument("--resample", action="store_true",
+                   help="tell the lifter the frame rate (resampled when outside its trained range)")
     a = p.parse_args(argv)
 
     from streampose.lifter import load_lifter
@@ -106,12 +131,13 @@ def main(argv=None) -> int:
     for name in a.data.split("+"):
         _, clips = load_training_clips(name)
         held += clips[: a.max_clips_per_dataset]
-    rendered = render_heldout(held, fps=a.fps, cameras=a.cameras, seed=a.seed)
+    rendered = render_heldout(held, fps=a.fps, cameras=a.cameras, seed=a.seed, noise=a.noise,
+                              definitions=a.definitions)
     results = {}
     for model in a.model:
         lifter = load_lifter(model, causal=False, test_time_flip=a.test_time_flip)
         key = Path(model).stem + ("+flip" if a.test_time_flip else "")
-        results[key] = evaluate(lifter, rendered)
+        results[key] = evaluate(lifter, rendered, fps=a.fps if a.resample else None)
         results[key]["model"] = {"path": str(model), "receptive_field": lifter.receptive_field,
                                  "causal": lifter.causal, "test_time_flip": a.test_time_flip,
                                  "training_data": lifter.metadata.get("training_data")}
@@ -122,6 +148,7 @@ def main(argv=None) -> int:
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps({"data": a.data, "fps": a.fps, "cameras": a.cameras, "seed": a.seed,
+                                            "noise": a.noise, "definitions": a.definitions, "resample": a.resample,
                                             "held_out_clips": sorted({c.name for c in held}),
                                             "results": results}, indent=1))
     return 0
