@@ -146,3 +146,61 @@ def rare_pose_weights(joints: np.ndarray, boost: float) -> np.ndarray:
     cos_up = spine[:, 1] / np.maximum(np.linalg.norm(spine, axis=-1), 1e-9)
     bent = np.clip((0.9 - cos_up) / 0.6, 0.0, 1.0)
     return 1.0 + boost * (lowered + overhead + together + bent)
+
+
+#: Knee angle limits (degrees between thigh and shank): full extension and deep flexion.
+KNEE_RANGE = (40.0, 179.0)
+
+
+def _smooth_noise(rng: np.random.Generator, count: int, frames_per_change: float) -> np.ndarray:
+    """``(count,)`` smooth values in ``[0, 1]``: a random walk low-passed over ``frames_per_change``."""
+    steps = max(2, int(np.ceil(count / max(frames_per_change, 1.0))) + 1)
+    knots = rng.uniform(0.0, 1.0, steps)
+    return np.interp(np.linspace(0, steps - 1, count), np.arange(steps), knots)
+
+
+def perturb_knees(joints: np.ndarray, rng: np.random.Generator, probability: float = 0.5,
+                  frames_per_change: float = 60.0) -> np.ndarray:
+    """Extend or flex the knees of a clip, smoothly over time, within anatomical limits.
+
+    Mocap is mostly dynamic: CMU's median knee angle is 140 deg (90 % of frames below 158), while
+    people on video stand and walk with nearly straight legs (BlazePose's world landmarks: median
+    149-165 deg, 90th percentile 168-173 on the shared videos).  For each leg, with ``probability``,
+    the shank is turned about the knee in the leg's own plane toward full extension or further
+    flexion by a smoothly varying share, so the lifter sees straight and deeply bent legs in
+    every motion.
+
+    Args:
+        joints: ``(T, 17, 3)`` world metres.
+        rng: random generator.
+        probability: chance per leg and clip of a perturbation.
+        frames_per_change: time scale of the variation (frames).
+
+    Returns:
+        ``(T, 17, 3)`` float32; the thigh and everything above the knee unchanged.
+    """
+    out = np.asarray(joints, dtype=np.float64).copy()
+    for hip, knee, ankle in ((_J("RHip"), _J("RKnee"), _J("RFoot")), (_J("LHip"), _J("LKnee"), _J("LFoot"))):
+        if rng.random() >= probability:
+            continue
+        thigh = out[:, hip] - out[:, knee]                       # knee -> hip
+        shank = out[:, ankle] - out[:, knee]                     # knee -> ankle
+        cos = (thigh * shank).sum(-1) / np.maximum(np.linalg.norm(thigh, axis=-1) * np.linalg.norm(shank, axis=-1), 1e-9)
+        angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))   # (T,)
+        share = _smooth_noise(rng, len(out), frames_per_change)
+        if rng.random() < 0.7:                                   # mostly toward straight legs
+            target = angle + share * (KNEE_RANGE[1] - angle)
+        else:
+            target = angle - share * np.clip(angle - 90.0, 0.0, None)
+        target = np.clip(target, *KNEE_RANGE)
+        axis = np.cross(thigh, shank)
+        norm = np.linalg.norm(axis, axis=-1, keepdims=True)
+        planar = norm[:, 0] > 1e-6                               # a fully straight leg has no plane
+        axis = np.where(planar[:, None], axis / np.maximum(norm, 1e-12), 0.0)
+        # Rotating the shank about `axis` (thigh x shank) by +phi moves it away from the thigh,
+        # opening the knee angle by phi.
+        phi = np.radians(np.where(planar, target - angle, 0.0))
+        c, s = np.cos(phi)[:, None], np.sin(phi)[:, None]
+        rotated = shank * c + np.cross(axis, shank) * s + axis * (axis * shank).sum(-1, keepdims=True) * (1 - c)
+        out[:, ankle] = out[:, knee] + rotated
+    return out.astype(np.float32)

@@ -208,6 +208,7 @@ class TrainConfig:
     definitions: str = "mocap"  # "blazepose": bone proportions of BlazePose's keypoints (adapt.py)
     bone_spread: float = 0.0  # per-clip log-normal bone-group scale (people differ), e.g. 0.05
     rare_pose_boost: float = 0.0  # draw squats, overhead arms, hands together, bends more often
+    knee_perturbation: float = 0.0  # chance per leg and clip of smoothly straightened/flexed knees
     init: str | None = None  # start from these streampose lifter weights (fine-tuning)
     backprojection: float = 0.0  # weight of the semi-supervised loss on real 2D (backprojection.py)
     extra: dict = field(default_factory=dict)
@@ -266,11 +267,14 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
 
     def adapted(clip, rng=None):
         scales = base_scales.get(clip.dataset, np.ones(len(H36M17.bones)))
+        joints = clip.joints3d
         if rng is not None:
             scales = scales * adapt.random_bone_scales(rng, config.bone_spread)
-        if np.all(scales == 1.0):
+            if config.knee_perturbation > 0:
+                joints = adapt.perturb_knees(joints, rng, config.knee_perturbation)
+        if np.all(scales == 1.0) and joints is clip.joints3d:
             return clip
-        return dataclasses.replace(clip, joints3d=adapt.rescale_bones(clip.joints3d, scales))
+        return dataclasses.replace(clip, joints3d=adapt.rescale_bones(joints, scales))
 
     if config.init:
         from streampose.lifter.checkpoint import load_lifter_weights
@@ -319,7 +323,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         for clip in train_clips:
             for _ in range(config.cameras_per_clip):
                 fps = None if config.fps_range is None else float(rng.uniform(*config.fps_range))
-                shown = adapted(clip, rng if config.bone_spread > 0 else None)
+                augment = config.bone_spread > 0 or config.knee_perturbation > 0
+                shown = adapted(clip, rng if augment else None)
                 shown = shown if fps is None else resample(shown, fps)
                 rendered.append(render_clip(shown, rng, noise=noise))
                 weights.append(adapt.rare_pose_weights(shown.joints3d, config.rare_pose_boost))
@@ -495,6 +500,8 @@ def _parse_args(argv=None) -> tuple[TrainConfig, bool, bool]:
                    help="joint proportions: the rigs' own, or BlazePose's measured keypoint proportions")
     p.add_argument("--bone-spread", type=float, default=d.bone_spread,
                    help="per-clip log-normal bone-group scale std (body-shape variety), e.g. 0.05")
+    p.add_argument("--knee-perturbation", type=float, default=d.knee_perturbation,
+                   help="chance per leg and clip of smoothly straightened or flexed knees (0: off)")
     p.add_argument("--init", default=None, help="start from these lifter weights (fine-tuning)")
     p.add_argument("--backprojection", type=float, default=d.backprojection,
                    help="weight of the semi-supervised back-projection loss on real 2D (0: off)")
@@ -508,7 +515,7 @@ def _parse_args(argv=None) -> tuple[TrainConfig, bool, bool]:
         samples_per_epoch=a.samples_per_epoch, trajectory=not a.no_trajectory, flip=not a.no_flip,
         seed=a.seed, threads=a.threads, out=a.out, max_clips=a.max_clips, recalibrate_bn=a.recalibrate_bn,
         noise=a.noise, definitions=a.definitions, bone_spread=a.bone_spread, rare_pose_boost=a.rare_pose_boost,
-        init=a.init, backprojection=a.backprojection)
+        init=a.init, backprojection=a.backprojection, knee_perturbation=a.knee_perturbation)
     return config, a.resume, not a.no_progress
 
 
