@@ -98,6 +98,10 @@ def test_wheel_install_runs_the_cli(tmp_path, blazepose):
     assert run.returncode == 0, run.stderr
     installed_from = Path(run.stdout.splitlines()[0])
     assert str(installed_from).startswith(str(site)), f"streampose imported from {installed_from}, not the wheel"
+    trainer = subprocess.run([str(venv / "bin" / "python"), "-c",
+                              "import streampose_train.lifter, streampose_train.refiner.train, streampose_train.eval.lifter"],
+                             capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""})
+    assert trainer.returncode == 0, f"the wheel lacks the training package: {trainer.stderr[-500:]}"
     records = [json.loads(line) for line in out.read_text().splitlines()]
     frames = [r for r in records if r["type"] == "frame"]
     lifted = [p for f in frames for p in f["people"] if p["keypoints3d"]]
