@@ -11,6 +11,9 @@ is filmed:
   each bone group to the measured ratio (median over the measured videos, so one clip cannot dominate).
 * :func:`random_bone_scales` -- people differ: a log-normal factor per bone group and clip
   (left and right together) so the lifter does not learn one body.
+* :func:`body_scale` -- each rig is one body (CMU's 1.85 m, Bandai's 1.5 m); scaling every clip to
+  an adult leg length (:data:`ADULT_LEG_M`) with a per-clip spread teaches metric sizes of people
+  rather than of two rigs.
 * :func:`rare_pose_weights` -- walking and standing dominate mocap; frames with a low pelvis
   (squat, sit, kneel), hands above the head, hands together, or a bent torso are drawn more often.
 
@@ -107,6 +110,25 @@ def blazepose_bone_scales(joints: np.ndarray, calibration: Path = CALIBRATION) -
     for k in _group_bones("thigh") + _group_bones("shank"):
         factors[k] /= leg_factor
     return factors
+
+
+#: Hip-to-ankle length of an adult of 1.70 m (thigh 0.245 H + shank 0.246 H, Drillis & Contini).
+ADULT_LEG_M = 0.835
+
+
+def leg_length(joints: np.ndarray) -> float:
+    """Median hip-knee-ankle length of ``joints (N, 17, 3)`` (both legs), metres."""
+    legs = [np.linalg.norm(joints[:, _J(h)] - joints[:, _J(k)], axis=-1) + np.linalg.norm(joints[:, _J(k)] - joints[:, _J(a)], axis=-1)
+            for h, k, a in (("RHip", "RKnee", "RFoot"), ("LHip", "LKnee", "LFoot"))]
+    return float(np.median(np.concatenate(legs)))
+
+
+def body_scale(joints: np.ndarray, rng: np.random.Generator | None = None, spread: float = 0.0) -> float:
+    """Uniform factor taking ``joints``' legs to :data:`ADULT_LEG_M` (times a log-normal spread)."""
+    factor = ADULT_LEG_M / max(leg_length(joints), 1e-6)
+    if rng is not None and spread > 0:
+        factor *= float(np.exp(rng.normal(0.0, spread)))
+    return factor
 
 
 def random_bone_scales(rng: np.random.Generator, spread: float) -> np.ndarray:

@@ -209,6 +209,8 @@ class TrainConfig:
     bone_spread: float = 0.0  # per-clip log-normal bone-group scale (people differ), e.g. 0.05
     rare_pose_boost: float = 0.0  # draw squats, overhead arms, hands together, bends more often
     knee_perturbation: float = 0.0  # chance per leg and clip of smoothly straightened/flexed knees
+    adult_scale: bool = False  # scale every rig to an adult's leg length (adapt.ADULT_LEG_M)
+    scale_spread: float = 0.0  # per-clip log-normal body-size spread around it, e.g. 0.06
     init: str | None = None  # start from these streampose lifter weights (fine-tuning)
     backprojection: float = 0.0  # weight of the semi-supervised loss on real 2D (backprojection.py)
     extra: dict = field(default_factory=dict)
@@ -260,21 +262,30 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     noise = NOISE_MODELS[config.noise]()
     # Per dataset (each is retargeted to one rig), the factors that give it BlazePose's proportions.
     base_scales: dict[str, np.ndarray] = {}
+    body: dict[str, float] = {}
     for dataset in sorted({c.dataset for c in train_clips}):
         joints = np.concatenate([c.joints3d[::10] for c in train_clips if c.dataset == dataset])
         base_scales[dataset] = (adapt.blazepose_bone_scales(joints) if config.definitions == "blazepose"
                                 else np.ones(len(H36M17.bones)))
+        body[dataset] = adapt.body_scale(adapt.rescale_bones(joints, base_scales[dataset])) if config.adult_scale else 1.0
 
     def adapted(clip, rng=None):
         scales = base_scales.get(clip.dataset, np.ones(len(H36M17.bones)))
+        size = body.get(clip.dataset, 1.0)
         joints = clip.joints3d
         if rng is not None:
             scales = scales * adapt.random_bone_scales(rng, config.bone_spread)
+            if config.scale_spread > 0:
+                size *= float(np.exp(rng.normal(0.0, config.scale_spread)))
             if config.knee_perturbation > 0:
                 joints = adapt.perturb_knees(joints, rng, config.knee_perturbation)
-        if np.all(scales == 1.0) and joints is clip.joints3d:
+        if np.all(scales == 1.0) and size == 1.0 and joints is clip.joints3d:
             return clip
-        return dataclasses.replace(clip, joints3d=adapt.rescale_bones(joints, scales))
+        joints = adapt.rescale_bones(joints, scales)
+        if size != 1.0:  # about the first frame's root on the floor, so the clip stays grounded
+            origin = joints[:1, :1] * np.array([1.0, 0.0, 1.0], np.float32)
+            joints = (joints - origin) * size + origin
+        return dataclasses.replace(clip, joints3d=joints.astype(np.float32))
 
     if config.init:
         from streampose.lifter.checkpoint import load_lifter_weights
@@ -323,7 +334,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         for clip in train_clips:
             for _ in range(config.cameras_per_clip):
                 fps = None if config.fps_range is None else float(rng.uniform(*config.fps_range))
-                augment = config.bone_spread > 0 or config.knee_perturbation > 0
+                augment = config.bone_spread > 0 or config.knee_perturbation > 0 or config.scale_spread > 0
                 shown = adapted(clip, rng if augment else None)
                 shown = shown if fps is None else resample(shown, fps)
                 rendered.append(render_clip(shown, rng, noise=noise))
@@ -502,6 +513,10 @@ def _parse_args(argv=None) -> tuple[TrainConfig, bool, bool]:
                    help="per-clip log-normal bone-group scale std (body-shape variety), e.g. 0.05")
     p.add_argument("--knee-perturbation", type=float, default=d.knee_perturbation,
                    help="chance per leg and clip of smoothly straightened or flexed knees (0: off)")
+    p.add_argument("--adult-scale", action="store_true",
+                   help="scale every rig to an adult's leg length (1.70 m person) instead of the rig's own")
+    p.add_argument("--scale-spread", type=float, default=d.scale_spread,
+                   help="per-clip log-normal body-size spread (std in log space), e.g. 0.06")
     p.add_argument("--init", default=None, help="start from these lifter weights (fine-tuning)")
     p.add_argument("--backprojection", type=float, default=d.backprojection,
                    help="weight of the semi-supervised back-projection loss on real 2D (0: off)")
@@ -515,7 +530,8 @@ def _parse_args(argv=None) -> tuple[TrainConfig, bool, bool]:
         samples_per_epoch=a.samples_per_epoch, trajectory=not a.no_trajectory, flip=not a.no_flip,
         seed=a.seed, threads=a.threads, out=a.out, max_clips=a.max_clips, recalibrate_bn=a.recalibrate_bn,
         noise=a.noise, definitions=a.definitions, bone_spread=a.bone_spread, rare_pose_boost=a.rare_pose_boost,
-        init=a.init, backprojection=a.backprojection, knee_perturbation=a.knee_perturbation)
+        init=a.init, backprojection=a.backprojection, knee_perturbation=a.knee_perturbation,
+        adult_scale=a.adult_scale, scale_spread=a.scale_spread)
     return config, a.resume, not a.no_progress
 
 

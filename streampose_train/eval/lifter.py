@@ -32,12 +32,13 @@ METRICS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve")
 
 
 def render_heldout(clips, fps: float = 30.0, cameras: int = 2, seed: int = 0, noise: str = "default",
-                   definitions: str = "mocap") -> list[RenderedClip]:
+                   definitions: str = "mocap", adult_scale: bool = False) -> list[RenderedClip]:
     """Film each held-out clip ``cameras`` times at ``fps`` (deterministic for a given seed).
 
     ``noise``: a :data:`~streampose_train.mocap.noise.NOISE_MODELS` name.  ``definitions``:
     ``"blazepose"`` rescales each dataset's bones to BlazePose's measured keypoint proportions
-    (:mod:`streampose_train.adapt`), the ground truth included.
+    (:mod:`streampose_train.adapt`), the ground truth included; ``adult_scale`` scales each
+    dataset's bodies to an adult's leg length, as ``--adult-scale`` training does.
     """
     from streampose_train import adapt
     from streampose_train.mocap.noise import NOISE_MODELS
@@ -50,6 +51,10 @@ def render_heldout(clips, fps: float = 30.0, cameras: int = 2, seed: int = 0, no
             joints = np.concatenate([c.joints3d[::10] for c in clips if c.dataset == dataset])
             scales[dataset] = adapt.blazepose_bone_scales(joints)
         clips = [dataclasses.replace(c, joints3d=adapt.rescale_bones(c.joints3d, scales[c.dataset])) for c in clips]
+    if adult_scale:
+        sizes = {d: adapt.body_scale(np.concatenate([c.joints3d[::10] for c in clips if c.dataset == d]))
+                 for d in sorted({c.dataset for c in clips})}
+        clips = [dataclasses.replace(c, joints3d=(c.joints3d * sizes[c.dataset]).astype(np.float32)) for c in clips]
     return [render_clip(clip, rng, fps=fps, noise=model) for clip in clips for _ in range(cameras)]
 
 
@@ -121,6 +126,7 @@ def main(argv=None) -> int:
     p.add_argument("--noise", default="default", choices=["default", "measured"], help="2D noise model")
     p.add_argument("--definitions", default="mocap", choices=["mocap", "blazepose"],
                    help="joint proportions of the held-out clips (blazepose: BlazePose's measured ones)")
+    p.add_argument("--adult-scale", action="store_true", help="held-out bodies scaled to an adult's leg length")
     p.add_argument("--resample", action="store_true",
                    help="tell the lifter the frame rate (resampled when outside its trained range)")
     a = p.parse_args(argv)
@@ -132,7 +138,7 @@ def main(argv=None) -> int:
         _, clips = load_training_clips(name)
         held += clips[: a.max_clips_per_dataset]
     rendered = render_heldout(held, fps=a.fps, cameras=a.cameras, seed=a.seed, noise=a.noise,
-                              definitions=a.definitions)
+                              definitions=a.definitions, adult_scale=a.adult_scale)
     results = {}
     for model in a.model:
         lifter = load_lifter(model, causal=False, test_time_flip=a.test_time_flip)
@@ -149,6 +155,7 @@ def main(argv=None) -> int:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps({"data": a.data, "fps": a.fps, "cameras": a.cameras, "seed": a.seed,
                                             "noise": a.noise, "definitions": a.definitions, "resample": a.resample,
+                                            "adult_scale": a.adult_scale,
                                             "held_out_clips": sorted({c.name for c in held}),
                                             "results": results}, indent=1))
     return 0
