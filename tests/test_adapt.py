@@ -93,3 +93,12 @@ def test_knee_perturbation_changes_only_the_shank_within_limits():
     changed = np.abs(_knee_angle(out, 1, 2, 3) - _knee_angle(pose, 1, 2, 3)).max()
     assert changed > 1.0
     np.testing.assert_array_equal(adapt.perturb_knees(pose, rng, probability=0.0), pose)
+
+
+def test_body_scale_reaches_an_adult_leg_length():
+    pose = _walker(20)
+    factor = adapt.body_scale(pose)
+    assert adapt.leg_length(pose * factor) == pytest.approx(adapt.ADULT_LEG_M, rel=1e-4)
+    rng = np.random.default_rng(0)
+    spread = [adapt.body_scale(pose, rng, 0.06) / factor for _ in range(300)]
+    assert 0.045 < np.log(spread).std() < 0.075
