@@ -369,6 +369,25 @@ def mean_over(values: list) -> float | None:
 # ---------------------------------------------------------------------------- main
 
 
+def pipeline_3d_smoothing(poses: np.ndarray, fps: float) -> np.ndarray:
+    """``(T, 17, 3)`` through the offline pipeline's 3D smoother (fixed-lag Kalman), frame by frame.
+
+    Mirrors what :class:`streampose.tracker.Tracker` does to one track's lifted poses.
+    """
+    from streampose.smoothing import make_smoother
+    from streampose.tracker import _PERSON_HEIGHT_M
+
+    smoother = make_smoother("kalman", fps=fps, causal=False)
+    out = []
+    for t, pose in enumerate(poses):
+        result = smoother.push(t / fps, pose, None, _PERSON_HEIGHT_M)
+        if result is not None:
+            out.append(result)
+    out += list(smoother.flush())
+    out = np.asarray(out, dtype=np.float64)
+    return out - out[:, :1]
+
+
 def parse_variant(spec: str) -> dict:
     """``'fusion=0.5,bones,reproject=1'`` -> ``PoseCorrections`` keyword arguments."""
     options: dict = {}
@@ -380,8 +399,12 @@ def parse_variant(spec: str) -> dict:
             options["bone_lengths"] = True
         elif key == "reproject":
             options["reproject"] = float(value or 1.0)
+        elif key == "smooth":
+            options["smooth"] = True
+        elif key == "tau":
+            options["fusion_time_constant"] = float(value)
         else:
-            raise SystemExit(f"--variant {spec!r}: unknown correction {key!r} (fusion, bones, reproject)")
+            raise SystemExit(f"--variant {spec!r}: unknown correction {key!r} (fusion, bones, reproject, smooth)")
     return options
 
 
@@ -581,9 +604,13 @@ def main(argv=None) -> int:
                     for spec, options in variants.items():
                         # Frame by frame in order, as the pipeline's tracker runs them (one track).
                         from streampose.lifter.corrections import PoseCorrections
-                        correct = PoseCorrections(**options)
+                        smooth = options.pop("smooth", False)
+                        correct = PoseCorrections(**options, fps=float(ours[v].get("fps", 60.0)))
                         corrected = np.stack([correct(kp3d[t], filled[t], world[t] if have[t] else None)
                                               for t in range(T)])
+                        options["smooth"] = smooth
+                        if smooth:
+                            corrected = pipeline_3d_smoothing(corrected, fps=float(ours[v].get("fps", 60.0)))
                         preds[f"lifter:{name}+{spec}"][tt] = corrected[tt]
             a, c = preds["streampose"], preds["ghum"]
             both = np.isfinite(a).all((1, 2)) & np.isfinite(c).all((1, 2))

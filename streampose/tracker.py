@@ -17,7 +17,11 @@ Per frame, for each of the ``max_people`` best-scoring people:
 5. **correct** (each optional, :mod:`streampose.lifter.fusion` and :mod:`streampose.lifter.reproject`):
    average with BlazePose's world landmarks, impose the track's bone lengths, make the pose
    project onto its 2D;
-6. **smooth 3D** with the track's 3D smoother (fixed-lag Kalman offline, so it may answer late too).
+6. **root**: the Hip's camera-space position, solved from the 2D, the pose and the camera's
+   intrinsics (:mod:`streampose.lifter.root`; given or assumed camera), or the lifter's trajectory
+   model (``root="trajectory"``);
+7. **smooth 3D** with the track's 3D smoother (fixed-lag Kalman offline, so it may answer late too);
+   the root is smoothed with it, as one more row.
 
 A frame is final once all of its people have their 3D; frames leave in order, so one slow track
 holds back the frames after it.
@@ -31,8 +35,10 @@ from typing import Any
 
 import numpy as np
 
+from streampose.camera import CameraModel, CameraOptions, undistort_points
 from streampose.lifter.corrections import PoseCorrections
 from streampose.lifter.layout import lifter_input
+from streampose.lifter.root import RootSolver
 from streampose.settings import Smoothing
 from streampose.smoothing import make_smoother
 from streampose.types import Frame, Person, Person2D, PoseFrame
@@ -86,7 +92,7 @@ class _Track:
     """One person over time: its lifter stream, smoothers and the people awaiting 3D."""
 
     def __init__(self, track_id: int, lifter_stream: Any, smoother_2d: Any, smoother_3d: Any,
-                 corrections: PoseCorrections):
+                 corrections: PoseCorrections, root_solver: RootSolver | None = None):
         self.id = track_id
         self.stream = lifter_stream
         self.smoother_2d = smoother_2d
@@ -94,6 +100,7 @@ class _Track:
         self.bbox: np.ndarray | None = None
         self.last_time: float | None = None
         self.corrections = corrections
+        self.root_solver = root_solver
         # People pushed into the lifter, oldest first, waiting for their 3D ...
         self.awaiting: deque[tuple[_PendingFrame, Person]] = deque()
         # ... and people lifted, waiting for the (possibly fixed-lag) 3D smoother.
@@ -116,6 +123,14 @@ class Tracker:
         fps: nominal frame rate, for the smoothers' time-based settings.
         world_fusion, bone_lengths, reproject: the 3D corrections (see ``PipelineConfig``).
         resample_fps: give the lifter streams the frame rate, so slow video is lifted at a trained rate.
+        camera: what is known about the camera (``None``: nothing; a camera is then assumed).  Its
+            distortion is removed from the lifter's 2D input.
+        person_height: the subject's standing height (metres) for the body scale, or ``None``.
+        root: ``"geometry"`` (default) or ``"trajectory"``: where ``Person.root`` comes from.
+
+    Attributes:
+        camera_model: the resolved :class:`~streampose.camera.CameraModel`, once the first frame
+            gave the image size.
 
     Attributes:
         seconds: time spent, ``{"lift": ..., "post": ...}`` (``post``: everything but the lifter).
@@ -124,7 +139,8 @@ class Tracker:
     def __init__(self, lifter: Any, *, refiner: Any = None, smoothing: Smoothing = "kalman", causal: bool = False,
                  max_people: int = 1, smooth_2d: bool = False, keep_images: bool = False, fps: float = 30.0,
                  world_fusion: float = 0.0, bone_lengths: bool = False, reproject: float = 0.0,
-                 resample_fps: bool = False):
+                 resample_fps: bool = False, camera: CameraOptions | None = None,
+                 person_height: float | None = None, root: str = "geometry"):
         self.lifter = lifter
         self.refiner = refiner
         self.smoothing = smoothing
@@ -138,6 +154,10 @@ class Tracker:
         self.reproject = reproject
         self.resample_fps = resample_fps
         self.seconds = {"lift": 0.0, "post": 0.0}
+        self.camera = camera if camera is not None else CameraOptions()
+        self.person_height = person_height
+        self.root = root
+        self.camera_model: CameraModel | None = None
         self._input_layout = getattr(lifter, "input_layout", "h36m17")
         self._tracks: dict[int, _Track] = {}
         self._next_track_id = 0
@@ -149,6 +169,8 @@ class Tracker:
         started = time.perf_counter()
         if self._image_size is None:
             self._image_size = (frame.image.shape[1], frame.image.shape[0])
+        if self.camera_model is None:
+            self.camera_model = self.camera.resolve(*self._image_size)
         keep_image = self.keep_images or self.refiner is not None
         pending = _PendingFrame(
             PoseFrame(index=frame.index, time=frame.time), frame.capture_time,
@@ -191,8 +213,12 @@ class Tracker:
             pending.pose_frame.people.append(person)
             pending.waiting += 1
             track.awaiting.append((pending, person, chosen2d))
+            lift2d = chosen2d
+            if self.camera_model.intrinsics.has_distortion:  # lift what a pinhole camera would see
+                lift2d = chosen2d.copy()
+                lift2d[:, :2] = undistort_points(chosen2d[:, :2], self.camera_model.intrinsics)
             lift_started = time.perf_counter()
-            results = track.stream.push(lifter_input(person2d, chosen2d, self._input_layout))
+            results = track.stream.push(lifter_input(person2d, lift2d, self._input_layout))
             lift_seconds += time.perf_counter() - lift_started
             self._deliver(track, results)
         self.seconds["lift"] += lift_seconds
@@ -220,7 +246,8 @@ class Tracker:
             stream,
             make_smoother(self.smoothing, fps=self.fps, causal=True),
             make_smoother(self.smoothing, fps=self.fps, causal=not offline_3d),
-            PoseCorrections(self.world_fusion, self.bone_lengths, self.reproject),
+            PoseCorrections(self.world_fusion, self.bone_lengths, self.reproject, fps=self.fps),
+            RootSolver(self.camera_model, self.person_height) if self.root == "geometry" else None,
         )
         self._next_track_id += 1
         self._tracks[track.id] = track
@@ -237,14 +264,23 @@ class Tracker:
                 )
             if track.corrections.active:
                 keypoints3d = track.corrections(keypoints3d, lifted2d, person.world33)
-            person.root = None if result.root is None else np.asarray(result.root, dtype=np.float32)
+            root = np.full(3, np.nan, dtype=np.float32)
+            if track.root_solver is not None:
+                solved = track.root_solver(keypoints3d, lifted2d)
+                keypoints3d, root = solved.keypoints3d, solved.root
+            elif result.root is not None:
+                root = np.asarray(result.root, dtype=np.float32)
             track.smoothing.append((pending, person))
-            smoothed = track.smoother_3d.push(pending.pose_frame.time, keypoints3d, None, _PERSON_HEIGHT_M)
+            # The root rides along as an 18th row, so it is smoothed (and delayed) like the joints.
+            smoothed = track.smoother_3d.push(pending.pose_frame.time, np.vstack([keypoints3d, root[None]]),
+                                              None, _PERSON_HEIGHT_M)
             if smoothed is not None:
                 self._finish_person(track, smoothed)
 
     def _finish_person(self, track: _Track, keypoints3d: np.ndarray) -> None:
         pending, person = track.smoothing.popleft()
+        keypoints3d, root = keypoints3d[:-1], keypoints3d[-1]
+        person.root = root.astype(np.float32) if np.isfinite(root).all() else None
         # Smoothing each joint independently may nudge the root; the output is root-relative.
         person.keypoints3d = (keypoints3d - keypoints3d[:1]).astype(np.float32)
         pending.waiting -= 1

@@ -135,3 +135,40 @@ def test_foreshortened_bones_keep_the_lifters_depth_order():
 
 
 _BONES_T = np.array(H36M17.bones)
+
+
+# -- the per-track corrections object ----------------------------------------------------------------
+from streampose.lifter.corrections import PoseCorrections  # noqa: E402
+from streampose.skeleton import BLAZEPOSE_TO_H36M  # noqa: E402
+
+
+def _world33_for(h36m: np.ndarray) -> np.ndarray:
+    """33 BlazePose landmarks whose H36M-17 mapping is ``h36m`` (least squares through the mapping)."""
+    return np.linalg.lstsq(BLAZEPOSE_TO_H36M, h36m, rcond=None)[0]
+
+
+def test_fusion_low_passes_the_correction_but_keeps_a_steady_bias():
+    rng = np.random.default_rng(5)
+    truth = _standing()
+    biased = truth.copy()
+    biased[[2, 5], 2] -= 0.15                                   # the lifter's bent knees, every frame
+    corrections = PoseCorrections(world_fusion=1.0, fps=30.0, fusion_time_constant=0.2)
+    per_frame = PoseCorrections(world_fusion=1.0, fps=30.0, fusion_time_constant=0.0)
+    smooth_out, raw_out = [], []
+    for _ in range(90):
+        noisy_world = _world33_for(truth + rng.normal(scale=0.03, size=truth.shape))
+        smooth_out.append(corrections(biased, np.ones((17, 3)), noisy_world))
+        raw_out.append(per_frame(biased, np.ones((17, 3)), noisy_world))
+    smooth_out, raw_out = np.array(smooth_out), np.array(raw_out)
+    jitter = lambda x: np.linalg.norm(x[2:] - 2 * x[1:-1] + x[:-2], axis=-1).mean()
+    assert jitter(smooth_out) < 0.3 * jitter(raw_out)
+    # after settling, the knees have moved back toward the truth (the bias is corrected)
+    assert np.abs(smooth_out[-30:, [2, 5], 2].mean(0) - truth[[2, 5], 2]).max() < 0.05
+    assert np.abs(biased[[2, 5], 2] - truth[[2, 5], 2]).max() > 0.1
+
+
+def test_corrections_without_world_landmarks_leave_the_pose_alone():
+    pose = _standing(0.1)
+    out = PoseCorrections(world_fusion=0.5)(pose, np.ones((17, 3)), None)
+    np.testing.assert_allclose(out, pose - pose[:1], atol=1e-6)
+    assert not PoseCorrections().active
