@@ -8,19 +8,23 @@
 a bad input is reported at once), builds the pipeline, and hands everything to ``process``, which
 writes one record per frame as frames become final.  Errors streampose raises on purpose
 (``StreamposeError``) print as one ``streampose: error: ...`` line and exit 2; Ctrl-C still writes
-the summary record and exits 130.
+the summary record and exits 130 (SIGTERM likewise, exit 143).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Sequence
 
 import streampose
-from streampose.errors import StreamposeError
+from streampose.errors import OutputError, StreamposeError
 from streampose.output import Writer, check_writable, make_header, make_summary, open_writer
 from streampose.reader import FrameReader, is_live_source, open_source, tune_allocator
 from streampose.settings import CHOICES, PipelineConfig
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM: handled like Ctrl-C (summary written), reported as SIGTERM
 SUBCOMMANDS = ("plot", "webcam")
 
 
@@ -56,12 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "video",
-        help="video file, webcam (webcam:0 or /dev/video0) or stream URL (rtsp://, http(s)://)",
+        help="video file, webcam (webcam:0 or /dev/video0), stream URL (rtsp://, http(s)://), - for "
+             "standard input, or still images: an image, a folder of images, or a quoted pattern "
+             "such as 'frames/%%05d.png' or 'frames/*.jpg'",
     )
     parser.add_argument("--out", "-o", required=True,
                         help="output file: .jsonl (streamed, one record per line) or .npz (arrays)")
     _config_option(parser, "device", help="where the models run (auto: CUDA when available)")
     _config_option(parser, "max_frames", type=_non_negative_int, metavar="N", help="stop after N frames")
+    parser.add_argument("--fps", type=_positive_float, default=None, metavar="RATE",
+                        help="frame rate of an image sequence (images carry none; default: frames "
+                             "1/30 s apart, fps null in the header)")
+    parser.add_argument("--timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+                        help="give a network stream up after this long without data (default %(default)g)")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="no progress bar, no warnings, no closing line")
     parser.add_argument("--version", action="version", version=f"streampose {streampose.__version__}")
@@ -128,7 +140,37 @@ def build_pipeline(args: argparse.Namespace, live: bool):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit status."""
+    """Run the command line; returns the process exit status.
+
+    SIGTERM (``kill``, ``docker stop``, a job scheduler) is handled as Ctrl-C: the summary record is
+    written and the exit status is 143.
+    """
+    with _sigterm_as_ctrl_c() as terminated:
+        status = _main(argv)
+    return EXIT_TERMINATED if terminated and status == EXIT_INTERRUPTED else status
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """While active, SIGTERM raises ``KeyboardInterrupt`` in the main thread; yields a list that is
+    non-empty once SIGTERM arrived.  Outside the main thread (signals cannot be handled there) a no-op."""
+    terminated: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield terminated
+        return
+
+    def handler(signum, frame):
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         return _subcommand(argv[0], argv[1:])
@@ -144,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Outputs are checked first: a typo must not cost a long decode (or model load) first.
         check_writable(args.out)
+        _refuse_overwriting_input(args)
         if args.overlay is not None:
             from streampose.viz import check_video_path
 
@@ -152,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         args.device = resolve_device(args.device)
         live = is_live_source(args.video)
-        reader = open_source(args.video, realtime=live, max_frames=args.max_frames)
+        reader = open_source(args.video, realtime=live, max_frames=args.max_frames, fps=args.fps,
+                             timeout=args.timeout)
         pipeline = build_pipeline(args, live)
         if args.overlay is not None:
             from streampose.viz import OverlayWriter
@@ -176,8 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             reader.close()
     if not args.quiet or result.interrupted:
         stats = result.stats.to_dict()
-        latency = (f", latency p50 {stats['latency_p50_ms']:.0f} ms / p95 {stats['latency_p95_ms']:.0f} ms"
-                   if stats["latency_p50_ms"] is not None else "")
+        latency = _timing_text(stats)
         print(
             f"streampose: {'interrupted; ' if result.interrupted else ''}"
             f"{result.frames_written} frames written to {args.out} "
@@ -223,8 +266,38 @@ def process(args: argparse.Namespace, reader: FrameReader, writer: Writer, pipel
             wall_time=stats.wall_time,
             latencies=stats.latencies,
             interrupted=interrupted,
+            processing_latencies=stats.processing_latencies,
+            lookahead_frames=stats.lookahead_frames,
+            lookahead_seconds=stats.lookahead_seconds,
         ))
     return RunResult(frames_written=writer.frames_written, interrupted=interrupted, stats=stats)
+
+
+def _refuse_overwriting_input(args: argparse.Namespace) -> None:
+    """An output that *is* the input file (same path, a link to it) would be truncated before a
+    single frame is read: refuse before any work."""
+    if not os.path.isfile(args.video):
+        return
+    for option, path in (("--out", args.out), ("--overlay", args.overlay)):
+        if path is not None and os.path.exists(path) and os.path.samefile(path, args.video):
+            raise OutputError(f"{option} {path} is the input file; refusing to overwrite it")
+
+
+def _timing_text(stats: dict[str, Any]) -> str:
+    """The closing line's timing part: processing latency, then look-ahead on its own.
+
+    The symmetric lifter's look-ahead (a frame's 3D waits for later frames) is a property of the
+    model, not slowness, so it is not folded into the latency shown (the summary record keeps the
+    end-to-end ``latency_p50``/``latency_p95`` as well).
+    """
+    text = ""
+    if stats["processing_latency_p50_ms"] is not None:
+        text = (f", latency p50 {stats['processing_latency_p50_ms']:.0f} ms / "
+                f"p95 {stats['processing_latency_p95_ms']:.0f} ms")
+    if stats["lookahead_frames_p50"]:
+        text += (f" + look-ahead {stats['lookahead_frames_p50']} frames "
+                 f"({stats['lookahead_p50_ms'] / 1000.0:.2f} s of video)")
+    return text
 
 
 def _subcommand(name: str, argv: list[str]) -> int:
@@ -260,6 +333,16 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
 

@@ -9,8 +9,8 @@ only and turns every other object into an inert placeholder.  Unreadable files r
 """
 from __future__ import annotations
 
-import io
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,11 @@ class _TensorsOnlyPickle:
     __name__ = "streampose_tensors_only_pickle"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc)
+def describe_error(exc: BaseException) -> str:
+    """``"TypeName: first line of the message"``, for one-line error reports."""
+    text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
 
 
 def load_model_file(path: str | Path, what: str = "model file") -> Any:
@@ -71,18 +73,27 @@ def load_model_file(path: str | Path, what: str = "model file") -> Any:
         ModelError: missing, unreadable, truncated or not a torch file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"cannot read {what} {path}: is a directory")
+    # Read from the open file rather than into memory first: a video passed by mistake must not be
+    # loaded whole just to be refused.
     try:
-        data = path.read_bytes()
+        handle = open(path, "rb")
     except OSError as exc:
-        raise ModelError(f"cannot read {what} {path}: {_first_line(exc)}") from exc
-    try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        pass  # holds non-tensor objects (reference checkpoints): retry with inert placeholders
-    except Exception as exc:  # zip/pickle corruption of any kind
-        raise ModelError(f"cannot read {what} {path}: {_first_line(exc)}") from exc
-    try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False,
-                          pickle_module=_TensorsOnlyPickle)
-    except Exception as exc:
-        raise ModelError(f"cannot read {what} {path}: {_first_line(exc)}") from exc
+        raise ModelError(f"cannot read {what} {path}: {describe_error(exc)}") from exc
+    # torch warns about unusual pickles on stderr; the file is refused or read either way, and a
+    # multi-line library warning is no help to someone who only passed a wrong file.
+    with handle, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return torch.load(handle, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            pass  # holds non-tensor objects (reference checkpoints): retry with inert placeholders
+        except Exception as exc:  # zip/pickle corruption of any kind
+            raise ModelError(f"cannot read {what} {path}: {describe_error(exc)}") from exc
+        try:
+            handle.seek(0)
+            return torch.load(handle, map_location="cpu", weights_only=False,
+                              pickle_module=_TensorsOnlyPickle)
+        except Exception as exc:
+            raise ModelError(f"cannot read {what} {path}: {describe_error(exc)}") from exc

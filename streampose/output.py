@@ -79,8 +79,22 @@ def make_summary(
     wall_time: float,
     latencies: Iterable[float] | None = None,
     interrupted: bool = False,
+    processing_latencies: Iterable[float] | None = None,
+    lookahead_frames: Iterable[int] | None = None,
+    lookahead_seconds: Iterable[float] | None = None,
 ) -> dict[str, Any]:
     """The closing ``summary`` record.
+
+    Timing keys (all in seconds, each present only when measured; see
+    :class:`streampose.pipeline.PipelineStats`):
+
+    * ``latency_p50`` / ``latency_p95``: end to end, a frame's capture to its final result.  Their
+      meaning is unchanged since schema 1 began: they *include* the wait for future frames, so with
+      the symmetric (offline) lifter they mostly measure its look-ahead, not slowness;
+    * ``processing_latency_p50`` / ``processing_latency_p95``: from the capture of the newest frame
+      a result needed to the result, i.e. the latency without the look-ahead;
+    * ``lookahead_frames_p50`` / ``lookahead_frames_max`` (frames) and ``lookahead_p50`` (seconds of
+      video): how far ahead results looked (0 for the causal lifter).
 
     Args:
         frames_written: frame records written.
@@ -88,7 +102,9 @@ def make_summary(
         frames_with_person: frame records with at least one person.
         wall_time: seconds from start of processing to the end.
         latencies: per-frame seconds from capture to result (optional); p50/p95 are reported.
-        interrupted: the run was stopped (Ctrl-C) before the source ended.
+        interrupted: the run was stopped (Ctrl-C, SIGTERM) before the source ended.
+        processing_latencies: per-frame seconds from the newest needed frame's capture to result.
+        lookahead_frames / lookahead_seconds: per-frame look-ahead in frames / seconds of video.
     """
     summary: dict[str, Any] = {
         "type": "summary",
@@ -101,12 +117,25 @@ def make_summary(
         "fps": round(frames_written / wall_time, 3) if wall_time > 0 else None,
         "interrupted": bool(interrupted),
     }
-    values = np.asarray(list(latencies) if latencies is not None else [], dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if values.size:
-        summary["latency_p50"] = round(float(np.percentile(values, 50)), 5)
-        summary["latency_p95"] = round(float(np.percentile(values, 95)), 5)
+    for name, series in (("latency", latencies), ("processing_latency", processing_latencies)):
+        values = _finite(series)
+        if values.size:
+            summary[f"{name}_p50"] = round(float(np.percentile(values, 50)), 5)
+            summary[f"{name}_p95"] = round(float(np.percentile(values, 95)), 5)
+    frames_ahead = _finite(lookahead_frames)
+    if frames_ahead.size:
+        summary["lookahead_frames_p50"] = int(np.median(frames_ahead))
+        summary["lookahead_frames_max"] = int(frames_ahead.max())
+    seconds_ahead = _finite(lookahead_seconds)
+    if seconds_ahead.size:
+        summary["lookahead_p50"] = round(float(np.median(seconds_ahead)), 5)
     return summary
+
+
+def _finite(values: Iterable[float] | None) -> np.ndarray:
+    """``values`` as a float64 array without NaN/inf (an absent series is empty)."""
+    array = np.asarray(list(values) if values is not None else [], dtype=np.float64)
+    return array[np.isfinite(array)]
 
 
 def check_writable(path: str | os.PathLike, suffixes: tuple[str, ...] = SUPPORTED_SUFFIXES) -> Path:
@@ -144,6 +173,11 @@ def check_writable(path: str | os.PathLike, suffixes: tuple[str, ...] = SUPPORTE
 class JsonlWriter:
     """Streams records to a ``.jsonl`` file, one flushed line each.
 
+    A failed write (disk full, file too large, the file or its folder deleted mid-run) raises one
+    ``OutputError`` line and ends the writer: nothing more is appended, so what was written stays a
+    valid prefix (at worst its last line is incomplete, which ``read_jsonl`` ignores); later writes
+    raise the same error and ``close()`` never raises.
+
     Args:
         path: output file (created or truncated).
         header: the header record (``make_header``); written immediately as line 1.
@@ -156,6 +190,7 @@ class JsonlWriter:
         except OSError as error:
             raise OutputError(f"{self.path}: cannot write ({error.strerror or error})") from None
         self.frames_written = 0
+        self._failed: OutputError | None = None
         self._write({**header, "type": "header"})
 
     def write_frame(self, frame: PoseFrame) -> None:
@@ -169,7 +204,10 @@ class JsonlWriter:
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:
+                pass  # only after a failed write, which was already reported
 
     def __enter__(self) -> "JsonlWriter":
         return self
@@ -178,15 +216,26 @@ class JsonlWriter:
         self.close()
 
     def _write(self, record: dict[str, Any]) -> None:
+        if self._failed is not None:
+            raise self._failed
         if self._file.closed:
             raise OutputError(f"{self.path}: writer is closed")
         line = json.dumps(_json_safe(record), separators=(",", ":"), allow_nan=False)
         try:
+            # On Linux a deleted file (or one whose folder was removed) takes writes silently and
+            # loses them at close: stop at once instead of computing a result nobody can read.
+            if os.fstat(self._file.fileno()).st_nlink == 0:
+                self._fail("the output file was deleted (or its folder removed) while writing")
             self._file.write(line + "\n")
             # Flushing per line is what makes a killed run leave a readable prefix.
             self._file.flush()
         except OSError as error:
-            raise OutputError(f"{self.path}: write failed ({error.strerror or error})") from None
+            self._fail(f"write failed ({error.strerror or error})")
+
+    def _fail(self, reason: str) -> None:
+        self._failed = OutputError(f"{self.path}: {reason}")
+        self.close()
+        raise self._failed from None
 
 
 class NpzWriter:

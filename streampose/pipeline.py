@@ -44,11 +44,24 @@ __all__ = ["Pipeline", "PipelineConfig", "PipelineStats", "resolve_device"]
 
 @dataclass
 class PipelineStats:
-    """Counters and timings of one run; ``latency`` is capture -> final result, per frame.
+    """Counters and timings of one run.
 
-    ``frames``, ``frames_with_person``, ``latencies`` and ``wall_time`` count the frames handed to
-    the caller (yielded by ``run`` or returned by ``push``/``flush``); ``wall_time`` runs from the
+    ``frames``, ``frames_with_person``, the per-frame lists and ``wall_time`` count the frames handed
+    to the caller (yielded by ``run`` or returned by ``push``/``flush``); ``wall_time`` runs from the
     start of ``run`` (or the first ``push``) to the latest of them.
+
+    Three per-frame timings, because a result can be late for two different reasons:
+
+    * ``latencies``: seconds from the frame's capture (leaving the decoder) to its final result --
+      end to end, *including* the wait for future frames;
+    * ``lookahead_frames`` / ``lookahead_seconds``: how many later frames, and how many seconds of
+      the video, the result had to wait for.  That is the symmetric lifter's (and the fixed-lag 3D
+      smoother's) look-ahead -- a property of the model, not slowness; 0 for the causal lifter;
+    * ``processing_latencies``: seconds from the capture of the *newest* frame the result needed
+      to the result -- what the machine adds on top of the look-ahead.  For a file this includes
+      the time decoded frames wait in the bounded queues (the decoder runs ahead of the models).
+
+    So ``latency`` = time the look-ahead frames took to arrive + ``processing_latency``.
     """
 
     frames: int = 0
@@ -57,27 +70,41 @@ class PipelineStats:
     damaged: int = 0
     wall_time: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    processing_latencies: list[float] = field(default_factory=list)
+    lookahead_frames: list[int] = field(default_factory=list)
+    lookahead_seconds: list[float] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=lambda: {"pose2d": 0.0, "lift": 0.0, "post": 0.0})
     started: float | None = field(default=None, repr=False)  # perf_counter() when the run began
 
-    def count(self, pose_frame: PoseFrame) -> None:
-        """Account for one frame handed to the caller."""
+    def count(self, pose_frame: PoseFrame, wait: "_Wait | None" = None) -> None:
+        """Account for one frame handed to the caller (``wait``: what its result waited for)."""
         self.frames += 1
         self.frames_with_person += bool(pose_frame.people)
         if pose_frame.latency is not None:
             self.latencies.append(pose_frame.latency)
+        if wait is not None:
+            self.lookahead_frames.append(wait.frames)
+            self.lookahead_seconds.append(wait.seconds)
+            if wait.processing is not None:
+                self.processing_latencies.append(wait.processing)
         if self.started is not None:
             self.wall_time = time.perf_counter() - self.started
 
     def latency_percentile(self, q: float) -> float | None:
         return float(np.percentile(self.latencies, q)) if self.latencies else None
 
+    def processing_latency_percentile(self, q: float) -> float | None:
+        return float(np.percentile(self.processing_latencies, q)) if self.processing_latencies else None
+
     @property
     def fps(self) -> float:
         return self.frames / self.wall_time if self.wall_time > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """Counters, with timings in milliseconds.  ``latency_*_ms`` keep their old meaning (end to
+        end, look-ahead included); ``processing_latency_*_ms`` and ``lookahead_*`` split it."""
         busy = sum(self.stage_seconds.values()) or 1.0
+        ahead = self.lookahead_frames
         return {
             "frames": self.frames,
             "frames_with_person": self.frames_with_person,
@@ -87,8 +114,23 @@ class PipelineStats:
             "fps": round(self.fps, 2),
             "latency_p50_ms": _ms(self.latency_percentile(50)),
             "latency_p95_ms": _ms(self.latency_percentile(95)),
+            "processing_latency_p50_ms": _ms(self.processing_latency_percentile(50)),
+            "processing_latency_p95_ms": _ms(self.processing_latency_percentile(95)),
+            "lookahead_frames_p50": int(np.median(ahead)) if ahead else None,
+            "lookahead_frames_max": max(ahead) if ahead else None,
+            "lookahead_p50_ms": _ms(float(np.median(self.lookahead_seconds)) if ahead else None),
             "stage_share": {k: round(v / busy, 3) for k, v in self.stage_seconds.items()},
         }
+
+
+@dataclass(frozen=True)
+class _Wait:
+    """What one result waited for: ``frames`` later frames spanning ``seconds`` of video, then
+    ``processing`` seconds from the newest of them leaving the decoder (``None``: no capture time)."""
+
+    frames: int
+    seconds: float
+    processing: float | None
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -172,11 +214,11 @@ class Pipeline:
             self.stats.started = time.perf_counter()
         frame = Frame(index=self._index, time=float(t), image=rgb, capture_time=time.perf_counter())
         self._index += 1
-        return self._handed_over(self._track(frame, self._detect(frame)))
+        return self._handed_over(self._waited(self._track(frame, self._detect(frame))))
 
     def flush(self) -> list[PoseFrame]:
         """End of stream: finish every track (end-of-sequence padding) and return the rest."""
-        return self._handed_over(self._finish())
+        return self._handed_over(self._waited(self._finish()))
 
     # ---------------------------------------------------------------- iterate API
 
@@ -191,7 +233,7 @@ class Pipeline:
         self._stop.clear()
         frames = self._open(source, start_time)
         people: Channel[tuple[Frame, list[Person2D]]] = Channel(self.config.queue_size, stop=self._stop)
-        out: Channel[PoseFrame] = Channel(self.config.queue_size, stop=self._stop)
+        out: Channel[tuple[PoseFrame, _Wait]] = Channel(self.config.queue_size, stop=self._stop)
         self.stats.started = time.perf_counter()
 
         def pose2d_stage() -> None:
@@ -202,20 +244,20 @@ class Pipeline:
 
         def post_stage() -> None:
             for frame, found in people.receive():
-                for pose_frame in self._track(frame, found):
-                    if not out.put(pose_frame):
+                for item in self._waited(self._track(frame, found)):
+                    if not out.put(item):
                         return
             if self._stop.is_set():
                 return
-            for pose_frame in self._finish():
-                if not out.put(pose_frame):
+            for item in self._waited(self._finish()):
+                if not out.put(item):
                     return
             out.put_end()
 
         self._threads += [start_stage("pose2d", pose2d_stage, people), start_stage("post", post_stage, out)]
         try:
-            for pose_frame in out.receive(producer_alive=lambda: any(t.is_alive() for t in self._threads)):
-                self.stats.count(pose_frame)
+            for pose_frame, wait in out.receive(producer_alive=lambda: any(t.is_alive() for t in self._threads)):
+                self.stats.count(pose_frame, wait)
                 yield pose_frame
         except StageFailed as failed:
             raise StageError(failed.failure.stage, failed.failure.error) from failed.failure.error
@@ -234,6 +276,7 @@ class Pipeline:
             resample_fps=self.config.resample_fps,
         )
         self._index = 0
+        self._newest: Frame | None = None  # the latest frame given to the tracker
 
     def _detect(self, frame: Frame) -> list[Person2D]:
         started = time.perf_counter()
@@ -242,6 +285,7 @@ class Pipeline:
         return people
 
     def _track(self, frame: Frame, people: list[Person2D]) -> list[PoseFrame]:
+        self._newest = frame
         final = self._tracker.push(frame, people)
         self.stats.stage_seconds.update(self._tracker.seconds)
         return final
@@ -251,10 +295,23 @@ class Pipeline:
         self.stats.stage_seconds.update(self._tracker.seconds)
         return final
 
-    def _handed_over(self, pose_frames: list[PoseFrame]) -> list[PoseFrame]:
-        for pose_frame in pose_frames:
-            self.stats.count(pose_frame)
-        return pose_frames
+    def _waited(self, pose_frames: list[PoseFrame]) -> list[tuple[PoseFrame, _Wait]]:
+        """Pair each frame that just became final with what it waited for.
+
+        Whatever made it final arrived with the newest frame given to the tracker (or with the end
+        of the stream, after that frame), so the look-ahead is measured up to that frame.
+        """
+        newest, now = self._newest, time.perf_counter()
+        if newest is None:
+            return [(f, _Wait(0, 0.0, None)) for f in pose_frames]
+        processing = now - newest.capture_time if newest.capture_time else None
+        return [(f, _Wait(max(newest.index - f.index, 0), max(newest.time - f.time, 0.0), processing))
+                for f in pose_frames]
+
+    def _handed_over(self, waited: list[tuple[PoseFrame, _Wait]]) -> list[PoseFrame]:
+        for pose_frame, wait in waited:
+            self.stats.count(pose_frame, wait)
+        return [pose_frame for pose_frame, _ in waited]
 
     def _open(self, source: Any, start_time: float | None) -> Iterator[Frame]:
         """The frames of ``source``, as the 2D thread will read them; starts any thread they need."""

@@ -1,8 +1,9 @@
 """Stage 1: the frame reader.
 
-``open_source`` turns a file, webcam or network stream into an iterator of ``streampose.types.Frame``:
-RGB uint8 images, already rotated upright, with the container's exact presentation times (variable
-frame rate survives).  Decoding runs in its own thread behind a bounded
+``open_source`` turns a file, webcam, network stream, standard input (``-``) or still images (one
+image, a folder, a ``%05d``/glob pattern: :mod:`streampose.images`) into an iterator of
+``streampose.types.Frame``: RGB uint8 images, already rotated upright, with the container's exact
+presentation times (variable frame rate survives).  Decoding runs in its own thread behind a bounded
 :class:`~streampose.runner.Channel` so that decoding overlaps with the pose stages:
 
 * offline (``realtime=False``) the decoder blocks when the queue is full -- backpressure, nothing is
@@ -23,6 +24,7 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -49,8 +51,15 @@ _IMAGE_FORMATS = re.compile(r"^(image2|.*_pipe)$")
 _MAX_CONSECUTIVE_DEMUX_ERRORS = 50
 # Warn about the first few damaged packets individually, then only count (long broken streams).
 _DAMAGE_WARNINGS = 5
-_NETWORK_TIMEOUT_S = 10.0
+_NETWORK_TIMEOUT_S = 10.0  # default; open_source(timeout=...) / the CLI's --timeout change it
+# Names that promise a video: a still image wearing one is a mix-up, not a 1-frame video.
+_VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg",
+                   ".mpeg", ".flv", ".wmv", ".3gp", ".ogv", ".mxf")
 _CLOSE_GRACE_S = 1.0
+
+
+class _StillImage(InputError):
+    """FFmpeg found a still image where a video was expected."""
 
 
 @dataclass
@@ -78,6 +87,8 @@ class _SourceSpec:
     options: dict[str, str] | None = None
     is_live: bool = False
     is_file: bool = False
+    is_pipe: bool = False  # standard input: a stream, but not live (never drop) and never timed out
+    timeout: float = _NETWORK_TIMEOUT_S  # seconds without data before a network source is given up
 
 
 def open_source(
@@ -87,18 +98,27 @@ def open_source(
     queue_size: int = 8,
     max_frames: int | None = None,
     start_time: float | None = None,
+    fps: float | None = None,
+    timeout: float = _NETWORK_TIMEOUT_S,
 ) -> "FrameReader":
-    """Open a video file, webcam or network stream and start decoding it in a background thread.
+    """Open a video file, webcam, network stream or still images and decode in a background thread.
 
     Args:
         source: a file path; ``"webcam:N"``, an ``int`` N or a device path like ``/dev/video0``
-            for a camera; or an ``rtsp://``, ``rtmp://``, ``http(s)://``, ``udp://`` ... URL.
+            for a camera; an ``rtsp://``, ``rtmp://``, ``http(s)://``, ``udp://`` ... URL; ``"-"``
+            for a video piped to standard input; or still images: an image file, a folder of
+            images, or a pattern like ``frames/%05d.png`` / ``frames/*.jpg`` (see
+            :mod:`streampose.images`).
         realtime: drop the oldest queued frame when the consumer falls behind (live use) instead of
             blocking the decoder (offline use, never drops).
         queue_size: frames buffered between the decode thread and the consumer (>= 1).
         max_frames: stop after this many frames (``None``: until the end of the source).
         start_time: seek to this time in seconds (relative to the stream start) before decoding;
             frames before it are decoded but not delivered, so the first frame is exact.
+        fps: frame rate of an image sequence (images carry none; ``None``: frames 1/30 s apart and
+            ``info.fps`` is ``None``).  Videos carry their own timestamps, so it is refused for them.
+        timeout: seconds a network source may send nothing (at open or mid-stream) before it is
+            given up with an ``InputError``.
 
     Returns:
         A started ``FrameReader``; iterate it for ``Frame`` records and close it (or use ``with``).
@@ -113,8 +133,30 @@ def open_source(
         raise InputError(f"max_frames must be >= 0, got {max_frames}")
     if start_time is not None and start_time < 0:
         raise InputError(f"start_time must be >= 0 seconds, got {start_time}")
-    spec = _parse_source(source)
-    container, spec = _open_container(spec)
+    if not timeout > 0:
+        raise InputError(f"timeout must be > 0 seconds, got {timeout}")
+    spec = dataclasses.replace(_parse_source(source), timeout=float(timeout))
+    if spec.is_file:
+        from streampose import images  # imports this module: loaded on first use
+
+        if images.looks_like_image_source(spec.url):
+            decoder = images.ImageDecoder(images.find_images(spec.url), fps=fps, queue_size=queue_size,
+                                          max_frames=max_frames, start_time=start_time)
+            return FrameReader(decoder)
+    try:
+        container, spec = _open_container(spec)
+    except _StillImage:
+        if Path(spec.url).suffix.lower() in _VIDEO_SUFFIXES:
+            raise  # a picture named like a video is a mix-up; say so rather than give one frame
+        from streampose import images  # an image under a name we do not know (no extension, ...)
+
+        decoder = images.ImageDecoder(images.ImageSource(spec.display, (Path(spec.url),), (0,), single=True),
+                                      fps=fps, queue_size=queue_size, max_frames=max_frames,
+                                      start_time=start_time)
+        return FrameReader(decoder)
+    if fps is not None:
+        container.close()
+        raise InputError(f"{spec.display}: fps is for image sequences; a video's frames carry their own times")
     try:
         decoder = _Decoder(
             container, spec, realtime=realtime, queue_size=queue_size, max_frames=max_frames,
@@ -313,9 +355,16 @@ class _Decoder:
             except av.error.ExitError:
                 # FFmpeg's interrupt callback fired: the network read timeout expired.
                 raise InputError(
-                    f"{self.spec.display}: stream stalled (no data for {_NETWORK_TIMEOUT_S:.0f} s)"
+                    f"{self.spec.display}: stream stalled (no data for {self.spec.timeout:g} s)"
                 ) from None
             except av.error.FFmpegError as error:
+                if not self.spec.is_file and isinstance(error, OSError):
+                    # The connection dropped (the server stopped, the network went): the stream
+                    # ends here; everything decoded so far has been delivered.
+                    log.warning("%s: connection lost after %d frames (%s); ending the stream there",
+                                self.spec.display, self.stats.decoded, _one_line(error))
+                    yield from self._drain_decoder()
+                    return
                 consecutive_errors += 1
                 self._damaged(f"unreadable data in container: {error}")
                 if consecutive_errors >= _MAX_CONSECUTIVE_DEMUX_ERRORS:
@@ -346,6 +395,16 @@ class _Decoder:
                     continue
                 yield av_frame
 
+    def _drain_decoder(self) -> Iterator[av.VideoFrame]:
+        """The frames the decoder still holds (frame threading, reordering) when input ends early."""
+        try:
+            held = self._stream.codec_context.decode(None)
+        except av.error.FFmpegError:
+            return
+        for av_frame in held:
+            if not av_frame.is_corrupt and not (self._start_time and self._before_start(av_frame)):
+                yield av_frame
+
     def _before_start(self, av_frame: av.VideoFrame) -> bool:
         if av_frame.pts is None or self._start_offset is None:
             return False
@@ -364,8 +423,8 @@ class _Decoder:
     # ------------------------------------------------------------------ opening
 
     def _seek(self, seconds: float) -> None:
-        if self.spec.is_live:
-            raise InputError(f"{self.spec.display}: cannot seek in a live source")
+        if self.spec.is_live or self.spec.is_pipe:
+            raise InputError(f"{self.spec.display}: cannot seek in a live source or a pipe")
         target = (self._start_offset or 0.0) + seconds
         try:
             self.container.seek(
@@ -462,6 +521,10 @@ def _parse_source(source: str | os.PathLike | int) -> _SourceSpec:
     text = os.fspath(source) if isinstance(source, os.PathLike) else source
     if not isinstance(text, str) or not text:
         raise InputError(f"not a video source: {source!r}")
+    if text == "-":
+        # FFmpeg reads file descriptor 0 itself.  A pipe is a stream of a file: never dropped from,
+        # not seekable (an MP4 whose index is at the end cannot be read this way).
+        return _SourceSpec(url="pipe:0", display="stdin", is_pipe=True)
     webcam = re.fullmatch(r"webcam(?::(\d+))?", text.strip())
     if webcam:
         return _webcam_spec(int(webcam.group(1) or 0))
@@ -514,10 +577,14 @@ def _open_container(spec: _SourceSpec) -> tuple[av.container.InputContainer, _So
         kwargs["format"] = spec.format
     if spec.options:
         kwargs["options"] = dict(spec.options)
-    if not spec.is_file:
-        kwargs["timeout"] = _NETWORK_TIMEOUT_S
+    if not spec.is_file and not spec.is_pipe:
+        kwargs["timeout"] = spec.timeout
+    opened = time.monotonic()
     try:
         container = av.open(spec.url, mode="r", **kwargs)
+    except av.error.ExitError:
+        # FFmpeg's interrupt callback fired while opening: connected, but nothing came back.
+        raise InputError(f"{spec.display}: no answer within {spec.timeout:g} s") from None
     except (FileNotFoundError, av.error.FileNotFoundError):
         raise InputError(f"{spec.display}: no such file or device") from None
     except (PermissionError, av.error.PermissionError):
@@ -525,17 +592,23 @@ def _open_container(spec: _SourceSpec) -> tuple[av.container.InputContainer, _So
     except (IsADirectoryError, av.error.IsADirectoryError):
         raise InputError(f"{spec.display}: is a directory, not a video file") from None
     except av.error.InvalidDataError:
+        if "timeout" in kwargs and time.monotonic() - opened >= 0.9 * spec.timeout:
+            # Some protocols (RTSP) report the interrupted read as invalid data.
+            raise InputError(f"{spec.display}: no answer within {spec.timeout:g} s") from None
         raise InputError(f"{spec.display}: not a readable video (unrecognised format, or a truncated/corrupt container)") from None
+    except av.error.EOFError:
+        raise InputError(f"{spec.display}: no video frames (the data ends right after the header)") from None
     except (av.error.FFmpegError, OSError) as error:
         raise InputError(f"{spec.display}: cannot open ({_one_line(error)})") from None
     if _IMAGE_FORMATS.match(container.format.name or ""):
         kind = container.format.name.replace("_pipe", "")
         container.close()
-        raise InputError(f"{spec.display}: is a still image ({kind}), not a video")
-    if not spec.is_live and not spec.is_file and not container.duration:
+        hint = (f"; name it .{'jpg' if kind == 'jpeg' else kind} to read it as an image"
+                if spec.is_file else "; save it to a file to read it as an image")
+        raise _StillImage(f"{spec.display}: is a still image ({kind}), not a video{hint}")
+    if not spec.is_live and not spec.is_file and not spec.is_pipe and not container.duration:
         # An HTTP URL without a duration is a live stream, not a file served over HTTP.
-        spec = _SourceSpec(url=spec.url, display=spec.display, format=spec.format,
-                           options=spec.options, is_live=True)
+        spec = dataclasses.replace(spec, is_live=True)
     return container, spec
 
 

@@ -40,7 +40,7 @@ def _bad_sources(tmp_path):
     empty.touch()
     return {
         "missing": (tmp_path / "missing.mp4", "no such file"),
-        "directory": (tmp_path, "is a directory"),
+        "directory": (tmp_path, "folder has no images"),  # a folder is read as images (images.py)
         "text": (text, "not a readable video"),
         "png": (_write_image(tmp_path / "picture.mp4", "png"), "still image"),
         "jpeg": (_write_image(tmp_path / "photo.mp4", "jpg"), "still image"),

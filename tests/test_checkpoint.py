@@ -144,6 +144,88 @@ def test_checkpoint_objects_are_not_executed(tmp_path):
     assert weights.pose.receptive_field == 27
 
 
+def _malformed_payloads():
+    """Files that unpickle fine but are not usable lifters; each must give one clear ModelError line."""
+    sd = _reference_state_dict((3, 3, 3), 8, 17, 17, torch.Generator().manual_seed(0))
+    wrong_rank = dict(sd, **{"expand_conv.weight": torch.zeros(8, 34)})
+    sixteen = _reference_state_dict((3, 3, 3), 8, 16, 16, torch.Generator().manual_seed(0))
+    good_config = temporal_model(27, channels=8).config()
+    return {
+        "model_pos is a list": {"model_pos": [1, 2, 3]},
+        "model_pos is a string": {"model_pos": "weights"},
+        "model_pos is a tensor": {"model_pos": torch.zeros(3)},
+        "model_pos is empty": {"model_pos": {}},
+        "model_pos holds numbers": {"model_pos": {"expand_conv.weight": 1.0, "shrink.weight": 2.0}},
+        "model_pos has wrong ranks": {"model_pos": wrong_rank},
+        "model_traj is a list": {"model_pos": sd, "model_traj": [0]},
+        "16-joint model": {"model_pos": sixteen},
+        "streampose pose is a list": {"format": "streampose.lifter", "format_version": 1, "pose": [1]},
+        "streampose config is a string": {"format": "streampose.lifter", "format_version": 1,
+                                          "pose": {"config": "big", "state_dict": {}}},
+        "streampose config has an unknown field": {"format": "streampose.lifter", "format_version": 1,
+                                                   "pose": {"config": {"colour": 1}, "state_dict": {}}},
+        "streampose even filter width": {"format": "streampose.lifter", "format_version": 1,
+                                         "pose": {"config": {"filter_widths": [2, 2]}, "state_dict": {"a": torch.zeros(1)}}},
+        "streampose state_dict is None": {"format": "streampose.lifter", "format_version": 1,
+                                          "pose": {"config": good_config, "state_dict": None}},
+        "streampose format_version is text": {"format": "streampose.lifter", "format_version": "2", "pose": {}},
+        "streampose metadata is a list": {"format": "streampose.lifter", "format_version": 1,
+                                          "pose": {"config": good_config, "state_dict": {}}, "metadata": [1]},
+        "streampose unknown input_layout": {
+            "format": "streampose.lifter", "format_version": 1, "metadata": {"input_layout": "mpii16"},
+            "pose": {"config": good_config,
+                     "state_dict": temporal_model(27, channels=8).state_dict()}},
+        "top level is a list": [1, 2],
+        "top level is a tensor": torch.zeros(2),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_malformed_payloads()))
+def test_a_malformed_model_file_is_one_clear_model_error(tmp_path, case):
+    path = tmp_path / "pretrained_h36m_malformed.bin"
+    torch.save(_malformed_payloads()[case], path)
+    with pytest.raises(ModelError) as caught:
+        load_lifter_weights(path)
+    message = str(caught.value)
+    assert "\n" not in message and path.name in message, message
+    # Never a bare Python error text without saying what was wrong with the file.
+    assert not message.startswith(("AttributeError", "TypeError", "KeyError"))
+
+
+def test_a_malformed_checkpoint_on_the_command_line_is_one_line(tmp_path, capsys, monkeypatch):
+    from fakes import FakePose2D
+    from streampose import cli
+    from streampose.pipeline import Pipeline
+    from videogen import make_video
+
+    # The real lifter loader with a stand-in 2D stage (BlazePose's weights need not be cached here).
+    monkeypatch.setattr(cli, "build_pipeline", lambda args, live: Pipeline(
+        cli.pipeline_config(args, live), pose2d=FakePose2D()))
+
+    video = make_video(tmp_path / "clip.mp4", frames=3, size=(64, 48))
+    bad = tmp_path / "pretrained_h36m_cpn.bin"
+    torch.save({"model_pos": [0.5]}, bad)
+    status = cli.main([str(video), "--out", str(tmp_path / "p.jsonl"), "--device", "cpu", "--lifter", str(bad)])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("streampose: error: ") and "model_pos" in lines[0]
+
+
+def test_model_files_that_are_not_torch_files(tmp_path):
+    cases = {"empty.pt": b"", "text.pt": b"hello\n" * 100, "truncated.pt": None}
+    good = tmp_path / "good.pt"
+    save_lifter_weights(good, temporal_model(27, channels=8), None, {"input_layout": "h36m17"})
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(good.read_bytes()[: good.stat().st_size // 2] if data is None else data)
+        with pytest.raises(ModelError, match="cannot read lifter weights") as caught:
+            load_lifter_weights(path)
+        assert "\n" not in str(caught.value)
+    with pytest.raises(ModelError, match="not found"):
+        load_lifter_weights(tmp_path)  # a directory
+
+
 # -- the weights shipped in models/ ------------------------------------------------------------------
 _MODELS = __import__("pathlib").Path(__file__).resolve().parents[1] / "streampose" / "models"
 

