@@ -66,7 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
              "such as 'frames/%%05d.png' or 'frames/*.jpg'",
     )
     parser.add_argument("--out", "-o", required=True,
-                        help="output file: .jsonl (streamed, one record per line) or .npz (arrays)")
+                        help="output file: .jsonl (streamed, one record per line), .npz (arrays) or .bvh "
+                             "(animation for Blender & co.: one file per person, NAME_track<ID>.bvh)")
+    parser.add_argument("--track", type=_non_negative_int, metavar="ID", default=None,
+                        help=".bvh output: write only this track (person id) to exactly --out")
     _config_option(parser, "device", help="where the models run (auto: CUDA when available)")
     _config_option(parser, "max_frames", type=_non_negative_int, metavar="N", help="stop after N frames")
     parser.add_argument("--fps", type=_positive_float, default=None, metavar="RATE",
@@ -108,6 +111,17 @@ def _add_pose_arguments(parser: argparse.ArgumentParser) -> None:
     _config_option(group, "threads", type=_positive_int, metavar="N",
                    help="CPU threads for torch (default: 1 on machines with two cores or fewer, else "
                         "torch's choice)")
+    group = parser.add_argument_group("camera and root (see docs/CAMERA_AND_EXPORT.md)")
+    _config_option(group, "fov", type=float, metavar="DEG",
+                   help="the camera's horizontal field of view in degrees (default: a 65-degree lens across "
+                        "the long side is assumed, and the header says so)")
+    _config_option(group, "intrinsics", metavar="FX,FY,CX,CY", help="the camera's intrinsics in pixels")
+    _config_option(group, "calibration", metavar="FILE",
+                   help="OpenCV-style YAML/JSON calibration (camera_matrix + distortion_coefficients); "
+                        "2D keypoints are undistorted before lifting")
+    _config_option(group, "person_height", flags=("--height",), type=float, metavar="M",
+                   help="the person's standing height in metres: fixes the body scale and so the root's depth")
+    _config_option(group, "root", help="where the root position comes from (default: %(default)s)")
     group = parser.add_argument_group("pictures")
     group.add_argument("--overlay", metavar="VIDEO.mp4", default=None,
                        help="also write the input video with the 2D skeleton drawn on it")
@@ -115,13 +129,15 @@ def _add_pose_arguments(parser: argparse.ArgumentParser) -> None:
                        help="add a 3D skeleton panel beside the overlay video")
 
 
-def _config_option(group: argparse._ActionsContainer, name: str, **options: Any) -> None:
-    """An option for the :class:`PipelineConfig` field ``name``: ``--name-with-dashes``, the
-    config's default and, for a choice-valued field, its vocabulary as the choices."""
+def _config_option(group: argparse._ActionsContainer, name: str, flags: tuple[str, ...] = (),
+                   **options: Any) -> None:
+    """An option for the :class:`PipelineConfig` field ``name``: ``--name-with-dashes`` (and any
+    further ``flags``), the config's default and, for a choice-valued field, its vocabulary as the
+    choices."""
     options.setdefault("default", _CONFIG_DEFAULTS[name])
     if name in CHOICES:
         options["choices"] = CHOICES[name]
-    group.add_argument("--" + name.replace("_", "-"), dest=name, **options)
+    group.add_argument("--" + name.replace("_", "-"), *flags, dest=name, **options)
 
 
 def pipeline_config(args: argparse.Namespace, live: bool) -> PipelineConfig:
@@ -186,6 +202,8 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         # Outputs are checked first: a typo must not cost a long decode (or model load) first.
         check_writable(args.out)
+        if args.track is not None and not str(args.out).lower().endswith(".bvh"):
+            raise OutputError("--track selects the person of a .bvh output; give --out NAME.bvh")
         _refuse_overwriting_input(args)
         if args.overlay is not None:
             from streampose.viz import check_video_path
@@ -202,7 +220,9 @@ def _main(argv: Sequence[str] | None) -> int:
             from streampose.viz import OverlayWriter
 
             overlay = OverlayWriter(args.overlay, fps=reader.info.fps, view3d=args.view3d)
-        with open_writer(args.out, make_header(reader.info, models=pipeline.describe_models())) as writer:
+        header = make_header(reader.info, models=pipeline.describe_models(),
+                             **pipeline.describe_camera(reader.info.width, reader.info.height))
+        with open_writer(args.out, header, track=args.track) as writer:
             result = process(args, reader, writer, pipeline, overlay)
     except StreamposeError as error:
         print(f"streampose: error: {error}", file=sys.stderr)

@@ -35,13 +35,15 @@ UNITS = {
     "time": "seconds from stream start",
     "keypoints2d": "pixels",
     "keypoints3d": "meters, camera frame, root-relative",
-    "root": "meters, camera frame",
+    "root": "meters, camera frame (x right, y down, z forward): the Hip's position; its depth is as "
+            "certain as the camera's focal length (header: camera, root)",
 }
-SUPPORTED_SUFFIXES = (".jsonl", ".npz")
+SUPPORTED_SUFFIXES = (".jsonl", ".npz", ".bvh")
 
 
 def make_header(
-    info: VideoInfo, models: dict[str, Any] | None = None, skeleton: Skeleton = H36M17
+    info: VideoInfo, models: dict[str, Any] | None = None, skeleton: Skeleton = H36M17,
+    camera: dict[str, Any] | None = None, root: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSONL/NPZ header record for a run on ``info`` with the given model descriptions.
 
@@ -49,6 +51,9 @@ def make_header(
         info: the reader's ``VideoInfo``.
         models: free-form description of the models used, e.g. ``{"pose2d": "blazepose_full"}``.
         skeleton: joint order of ``keypoints2d`` / ``keypoints3d`` (H36M-17 for the pipeline).
+        camera: the camera model used (``CameraModel.to_header()``: ``fx``, ``fy``, ``cx``, ``cy``,
+            ``source`` = ``"given"`` / ``"assumed"``, ...); added as ``"camera"`` when given.
+        root: how ``root`` was obtained (``{"method": "geometry", "scale": ...}``); added as ``"root"``.
 
     Returns:
         ``{"type": "header", "schema": 1, "streampose": version, "source": ..., "skeleton": ...,
@@ -66,6 +71,8 @@ def make_header(
         },
         "models": dict(models or {}),
         "units": dict(UNITS),
+        **({"camera": dict(camera)} if camera is not None else {}),
+        **({"root": dict(root)} if root is not None else {}),
     }
 
 
@@ -324,11 +331,17 @@ class NpzWriter:
 Writer = JsonlWriter | NpzWriter
 
 
-def open_writer(path: str | os.PathLike, header: dict[str, Any]) -> Writer:
-    """A ``JsonlWriter`` for ``.jsonl`` or an ``NpzWriter`` for ``.npz``; else ``OutputError``."""
+def open_writer(path: str | os.PathLike, header: dict[str, Any], *, track: int | None = None) -> Writer:
+    """A ``JsonlWriter`` for ``.jsonl``, an ``NpzWriter`` for ``.npz`` or a
+    :class:`~streampose.export.bvh.BvhWriter` for ``.bvh`` (one file per track, or only ``track``);
+    else ``OutputError``."""
     path = check_writable(path)
     if path.suffix.lower() == ".npz":
         return NpzWriter(path, header)
+    if path.suffix.lower() == ".bvh":
+        from streampose.export.bvh import BvhWriter
+
+        return BvhWriter(path, header, track=track)
     return JsonlWriter(path, header)
 
 

@@ -174,6 +174,9 @@ class Pipeline:
 
             refiner = load_refiner("default", device=self.device)
         self.refiner = refiner
+        from streampose.camera import CameraOptions
+
+        self.camera_options = CameraOptions.from_config(cfg)
         self.stats = PipelineStats()
         self._source_info: VideoInfo | None = None
         self._stop = threading.Event()
@@ -194,6 +197,19 @@ class Pipeline:
             "smoothing": self.config.smoothing,
             "device": self.device,
         }
+
+    def describe_camera(self, width: int, height: int) -> dict[str, Any]:
+        """The camera model used for ``width x height`` frames and how the root is obtained, for the
+        JSONL header (``{"camera": ..., "root": ...}``)."""
+        camera = self.camera_options.resolve(width, height)
+        root: dict[str, Any] = {"method": self.config.root}
+        if self.config.root == "geometry":
+            root["scale"] = "lifter" if self.config.person_height is None else "height"
+            if self.config.person_height is not None:
+                root["person_height_m"] = self.config.person_height
+        if not camera.given:  # the depth scales with the assumed focal length
+            root["depth_relative_uncertainty"] = round(camera.relative_uncertainty, 3)
+        return {"camera": camera.to_header(), "root": root}
 
     @property
     def source_info(self) -> VideoInfo | None:
@@ -273,7 +289,8 @@ class Pipeline:
             max_people=self.config.max_people, smooth_2d=self.config.smooth_2d,
             keep_images=self.config.keep_images, fps=fps, world_fusion=self.config.world_fusion,
             bone_lengths=self.config.bone_lengths, reproject=self.config.reproject,
-            resample_fps=self.config.resample_fps,
+            resample_fps=self.config.resample_fps, camera=self.camera_options,
+            person_height=self.config.person_height, root=self.config.root,
         )
         self._index = 0
         self._newest: Frame | None = None  # the latest frame given to the tracker

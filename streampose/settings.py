@@ -32,6 +32,11 @@ READOUTS: tuple[str, ...] = get_args(Readout)
 Device = Literal["auto", "cpu", "cuda"]
 DEVICES: tuple[str, ...] = get_args(Device)
 
+# Where the root (Hip) position comes from: the 2D keypoints + 3D pose + intrinsics (geometry), or
+# the lifter's trajectory model (measured worse in every setting, benchmarks/root.py; kept for A/B).
+RootMethod = Literal["geometry", "trajectory"]
+ROOT_METHODS: tuple[str, ...] = get_args(RootMethod)
+
 
 class SettingError(StreamposeError, ValueError):
     """A setting has a value outside its vocabulary or range.
@@ -104,6 +109,16 @@ class PipelineConfig:
             depths from foreshortening, the lifter's depth order); 0: off.
         resample_fps: lift videos whose frame rate is outside the lifter's trained range at a
             trained rate (frames interpolated in time), instead of as they are.
+        fov: the camera's horizontal field of view in degrees (square pixels, centred principal
+            point).  At most one of ``fov``, ``intrinsics``, ``calibration``; with none, a 65-degree
+            lens across the long side is assumed and the header says so (``camera.source``).
+        intrinsics: ``"FX,FY,CX,CY"`` in pixels (or 4 numbers); stored as a tuple of floats.
+        calibration: an OpenCV-style YAML/JSON calibration file (K + distortion); 2D keypoints are
+            undistorted before lifting.  Read and checked when the config is built.
+        person_height: the subject's standing height in metres: sets the body scale, and so the
+            root's depth (``None``: the lifter's learnt size).
+        root: where ``Person.root`` comes from, one of :data:`ROOT_METHODS` (``"geometry"``: solved
+            from the 2D keypoints, the 3D pose and the intrinsics; see streampose.lifter.root).
 
     Raises:
         SettingError: a field outside its vocabulary or range.
@@ -128,6 +143,11 @@ class PipelineConfig:
     bone_lengths: bool = False
     reproject: float = 0.0
     resample_fps: bool = False
+    fov: float | None = None
+    intrinsics: str | tuple[float, float, float, float] | None = None
+    calibration: str | None = None
+    person_height: float | None = None
+    root: RootMethod = "geometry"
 
     def __post_init__(self) -> None:
         check_device(self.device)
@@ -141,9 +161,37 @@ class PipelineConfig:
         _check_at_least("threads", self.threads, 1, optional=True)
         _check_share("world_fusion", self.world_fusion)
         _check_share("reproject", self.reproject)
+        check_choice("root", self.root, ROOT_METHODS)
+        self._check_camera()
+
+    def _check_camera(self) -> None:
+        given = [n for n in ("fov", "intrinsics", "calibration") if getattr(self, n) is not None]
+        if len(given) > 1:
+            raise SettingError(f"give the camera once: {' and '.join(given)} were both given")
+        if self.person_height is not None and (
+                isinstance(self.person_height, bool) or not isinstance(self.person_height, (int, float))
+                or not 0.5 <= self.person_height <= 2.6):
+            raise SettingError(f"person_height must be the subject's standing height in metres "
+                               f"(0.5-2.6); got {self.person_height!r}")
+        if not given:
+            return
+        # Imported here: settings stays light for the command line unless a camera is given.
+        from streampose import camera
+        from streampose.errors import InputError
+
+        try:
+            if self.fov is not None:
+                self.fov = camera.check_fov(self.fov)
+            if self.intrinsics is not None:
+                self.intrinsics = camera.parse_intrinsics(self.intrinsics)
+            if self.calibration is not None:
+                camera.load_calibration(self.calibration)
+        except InputError as error:
+            raise SettingError(str(error)) from None
 
 
 # The choice-valued fields of PipelineConfig and their vocabularies (the command line's choices).
 CHOICES: dict[str, tuple[str, ...]] = {
     "device": DEVICES, "smoothing": SMOOTHINGS, "readout": READOUTS, "precision": PRECISIONS,
+    "root": ROOT_METHODS,
 }
