@@ -64,6 +64,17 @@ _ENTRIES = (
                "0fa4701855c1055a39d85e0d120482ae9d68ec6a236c9f3d1d286a9bc67041a9",
                input_layout="h36m17", receptive_field=27, causal=True, licence=CMU_TERMS,
                metrics={"cmu_heldout_30fps_mpjpe": 94.4, "cmu_heldout_30fps_p_mpjpe": 71.7}),
+    # Trained in BlazePose's measured keypoint proportions (streampose_train.adapt): better on real
+    # video, not on synthetic held-out mocap, so opt-in (see their cards).
+    ModelEntry("lifter", "cmu_blazepose", "lifter_cmu_blazepose.pt",
+               "7ed126ce91918f7bcd8a669b51215b69250a12ce8335981e09b998a4bafe3bb9",
+               input_layout="h36m17", receptive_field=27, causal=False, licence=CMU_TERMS,
+               metrics={"pose2sim_real_p_mpjpe": 75.0, "pose2sim_real_p_mpjpe_with_fusion_bones": 67.2,
+                        "cmu_heldout_30fps_p_mpjpe_blazepose_proportions": 92.1}),
+    ModelEntry("lifter", "cmu_blazepose_causal", "lifter_cmu_blazepose_causal.pt",
+               "6217fbc977a065dcdc5b791ee0beca2380c6e0af55f2d16396713047d84514bb",
+               input_layout="h36m17", receptive_field=27, causal=True, licence=CMU_TERMS,
+               metrics={"pose2sim_real_p_mpjpe": 77.5, "pose2sim_real_p_mpjpe_with_fusion_bones": 68.6}),
     ModelEntry("refiner", "small_rgbseg", "refiner_small_rgbseg.pt",
                "8e284bb3cb1ccbd3bdb69fa9feff468e352ea28c166cb56994c74e12acadd54e",
                input_layout="h36m17", receptive_field=None, causal=True, licence=CMU_TERMS,
