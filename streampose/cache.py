@@ -6,6 +6,7 @@ others.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -15,3 +16,12 @@ def cache_dir(subfolder: str | None = None) -> Path:
     env = os.environ.get("STREAMPOSE_CACHE")
     root = Path(env).expanduser() if env else Path.home() / ".cache" / "streampose"
     return root / subfolder if subfolder else root
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -11,11 +11,11 @@ cache (``<cache>/lifter/lifter_NAME.pt``).
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from streampose.cache import sha256_file
 from streampose.errors import ModelError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -102,11 +102,7 @@ def entry(kind: str, name: str, causal: bool = False) -> ModelEntry | None:
 
 @lru_cache(maxsize=None)
 def _digest(path: Path, size: int, mtime_ns: int) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(chunk)
-    return sha.hexdigest()
+    return sha256_file(path)  # size and mtime are the cache key: a replaced file is read again
 
 
 def weights_path(model: ModelEntry) -> Path:

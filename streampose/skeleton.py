@@ -53,6 +53,17 @@ class Skeleton:
         """``(child, parent)`` pairs of the tree, in joint order (the root has none)."""
         return [(j, p) for j, p in enumerate(self.parents) if p >= 0]
 
+    @property
+    def bones_root_outward(self) -> list[int]:
+        """Indices into :attr:`bones` ordered so a bone's parent joint is placed before it.
+
+        Rebuilding a pose bone by bone in this order always starts from an already-placed joint.
+        """
+        depth = [0] * self.num_joints
+        for j, p in enumerate(self.parents):  # parents precede children in every skeleton here
+            depth[j] = 0 if p < 0 else depth[p] + 1
+        return sorted(range(len(self.bones)), key=lambda k: depth[self.bones[k][0]])
+
 
 H36M17 = Skeleton(
     name="h36m17",

@@ -52,14 +52,7 @@ def _group_bones(group: str) -> list[int]:
     return [_BONE_INDEX[(_J(c), _J(p))] for c, p in BONE_GROUPS[group]]
 
 
-def _tree_order() -> list[int]:
-    depth = np.zeros(H36M17.num_joints, int)
-    for j, p in enumerate(H36M17.parents):
-        depth[j] = 0 if p < 0 else depth[p] + 1
-    return sorted(range(len(_BONES)), key=lambda k: depth[_BONES[k, 0]])
-
-
-_ORDER = _tree_order()
+_ORDER = H36M17.bones_root_outward
 
 
 def rescale_bones(joints: np.ndarray, factors: np.ndarray) -> np.ndarray:

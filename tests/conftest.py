@@ -33,3 +33,15 @@ def shared_dir() -> Path:
     if not SHARED_DIR.is_dir():
         pytest.skip(f"shared data not available ({SHARED_DIR} is absent)")
     return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def blazepose():
+    """The BlazePose weights (fetched once into the cache); the test is skipped without them."""
+    from streampose.errors import ModelError
+    from streampose.pose2d.weights import ensure_blazepose_models
+
+    try:
+        ensure_blazepose_models()
+    except ModelError as exc:
+        pytest.skip(f"BlazePose weights unavailable: {exc}")

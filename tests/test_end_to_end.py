@@ -20,16 +20,6 @@ W, H = 320, 240
 
 
 @pytest.fixture(scope="module")
-def blazepose():
-    from streampose.pose2d.weights import ensure_blazepose_models
-
-    try:
-        ensure_blazepose_models()
-    except ModelError as exc:
-        pytest.skip(f"BlazePose weights unavailable: {exc}")
-
-
-@pytest.fixture(scope="module")
 def video(tmp_path_factory, blazepose):
     def painter(i, width, height):
         if i in BLANK:

@@ -59,16 +59,6 @@ def test_runtime_never_imports_the_training_package():
     assert result.stdout.strip() == "", f"runtime imported training modules: {result.stdout}"
 
 
-@pytest.fixture(scope="module")
-def blazepose():
-    from streampose.pose2d.weights import ensure_blazepose_models
-
-    try:
-        ensure_blazepose_models()
-    except ModelError as exc:
-        pytest.skip(f"BlazePose weights unavailable: {exc}")
-
-
 @pytest.mark.slow
 def test_wheel_install_runs_the_cli(tmp_path, blazepose):
     """A non-editable install (a wheel in a fresh venv) holds the weights and runs the whole pipeline."""

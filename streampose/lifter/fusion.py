@@ -75,11 +75,7 @@ class BoneLengths:
         self.bones = np.array(H36M17.bones)            # (B, 2) child, parent
         self.pairs = _symmetric_pairs()
         self.history: deque[np.ndarray] = deque(maxlen=window)
-        # A child's parent is always rebuilt before it: process bones in tree order.
-        depth = np.zeros(H36M17.num_joints, int)
-        for j, p in enumerate(H36M17.parents):
-            depth[j] = 0 if p < 0 else depth[p] + 1
-        self.order = sorted(range(len(self.bones)), key=lambda k: depth[self.bones[k, 0]])
+        self.order = H36M17.bones_root_outward
 
     def reset(self) -> None:
         self.history.clear()

@@ -20,14 +20,7 @@ from streampose.skeleton import H36M17
 _BONES = np.array(H36M17.bones)            # (B, 2) child, parent
 
 
-def _tree_order() -> list[int]:
-    depth = np.zeros(H36M17.num_joints, int)
-    for j, p in enumerate(H36M17.parents):
-        depth[j] = 0 if p < 0 else depth[p] + 1
-    return sorted(range(len(_BONES)), key=lambda k: depth[_BONES[k, 0]])
-
-
-_ORDER = _tree_order()
+_ORDER = H36M17.bones_root_outward
 
 
 def fit_weak_perspective(pose: np.ndarray, kp2d: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:

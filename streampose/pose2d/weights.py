@@ -48,7 +48,6 @@ Model inputs / outputs (verified from the graphs; our modules take NCHW where TF
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -65,7 +64,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from streampose.cache import cache_dir
+from streampose.cache import cache_dir, sha256_file
 from streampose.errors import InputError, ModelError
 from streampose.settings import NETWORK_PRECISIONS, check_choice
 from streampose.tflite import ConvertedGraph, TFLiteModule, convert_graph, parse_tflite
@@ -136,11 +135,7 @@ def blazepose_cache_dir() -> Path:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def _manual_instructions(cache: Path) -> str:
