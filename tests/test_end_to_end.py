@@ -10,7 +10,6 @@ import pytest
 
 from figures import scene
 from streampose import cli
-from streampose.errors import ModelError
 from streampose.output import read_jsonl
 from streampose.skeleton import H36M17
 from videogen import make_video
