@@ -36,7 +36,7 @@ EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 EXIT_TERMINATED = 143  # 128 + SIGTERM: handled like Ctrl-C (summary written), reported as SIGTERM
-SUBCOMMANDS = ("plot", "webcam")
+SUBCOMMANDS = ("plot", "webcam", "batch")
 
 
 @dataclass
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_pose_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_pose_arguments(parser: argparse.ArgumentParser, pictures: bool = True) -> None:
     group = parser.add_argument_group("pose models")
     _config_option(group, "causal", action="store_true",
                    help="live lifter: no look-ahead, each frame final at once (default for cameras "
@@ -122,6 +122,8 @@ def _add_pose_arguments(parser: argparse.ArgumentParser) -> None:
     _config_option(group, "person_height", flags=("--height",), type=float, metavar="M",
                    help="the person's standing height in metres: fixes the body scale and so the root's depth")
     _config_option(group, "root", help="where the root position comes from (default: %(default)s)")
+    if not pictures:  # (streampose batch: no per-video overlay)
+        return
     group = parser.add_argument_group("pictures")
     group.add_argument("--overlay", metavar="VIDEO.mp4", default=None,
                        help="also write the input video with the 2D skeleton drawn on it")
@@ -202,9 +204,9 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         # Outputs are checked first: a typo must not cost a long decode (or model load) first.
         check_writable(args.out)
+        _refuse_overwriting_input(args)
         if args.track is not None and not str(args.out).lower().endswith(".bvh"):
             raise OutputError("--track selects the person of a .bvh output; give --out NAME.bvh")
-        _refuse_overwriting_input(args)
         if args.overlay is not None:
             from streampose.viz import check_video_path
 
@@ -220,9 +222,7 @@ def _main(argv: Sequence[str] | None) -> int:
             from streampose.viz import OverlayWriter
 
             overlay = OverlayWriter(args.overlay, fps=reader.info.fps, view3d=args.view3d)
-        header = make_header(reader.info, models=pipeline.describe_models(),
-                             **pipeline.describe_camera(reader.info.width, reader.info.height))
-        with open_writer(args.out, header, track=args.track) as writer:
+        with open_writer(args.out, run_header(reader, pipeline), track=args.track) as writer:
             result = process(args, reader, writer, pipeline, overlay)
     except StreamposeError as error:
         print(f"streampose: error: {error}", file=sys.stderr)
@@ -320,11 +320,21 @@ def _timing_text(stats: dict[str, Any]) -> str:
     return text
 
 
+def run_header(reader: FrameReader, pipeline) -> dict[str, Any]:
+    """The output's header record for ``pipeline`` on ``reader``'s source (also ``streampose batch``'s)."""
+    return make_header(reader.info, models=pipeline.describe_models(),
+                       **pipeline.describe_camera(reader.info.width, reader.info.height))
+
+
 def _subcommand(name: str, argv: list[str]) -> int:
     if name == "plot":
         from streampose.apps.plot import plot_main
 
         return plot_main(argv)
+    if name == "batch":
+        from streampose.batch.cli import main as batch_main
+
+        return batch_main(argv)
     from streampose.apps.demo import webcam_main
 
     tune_allocator()
