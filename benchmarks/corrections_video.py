@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _metrics import jitter_3d_mm  # noqa: E402
-from smoothing_video import Replay2D, record_2d  # noqa: E402
+from smoothing_video import Replay2D, arrays, record_2d  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "corrections_video.json"
@@ -91,17 +91,6 @@ def metrics(kp2d: np.ndarray, kp3d: np.ndarray) -> dict:
     out["straight_leg_frames"] = total
     out["straight_leg_share_3d"] = round(straight / total, 3) if total else None
     return out
-
-
-def arrays(pose_frames) -> tuple[np.ndarray, np.ndarray]:
-    kp2d = np.full((len(pose_frames), 17, 3), np.nan)
-    kp3d = np.full((len(pose_frames), 17, 3), np.nan)
-    for i, frame in enumerate(pose_frames):
-        if frame.people:
-            kp2d[i] = frame.people[0].keypoints2d
-            if frame.people[0].keypoints3d is not None:
-                kp3d[i] = frame.people[0].keypoints3d
-    return kp2d, kp3d
 
 
 def main(argv=None) -> int:
