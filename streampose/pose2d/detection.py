@@ -119,6 +119,40 @@ def letterbox_frame_uint8(frame: torch.Tensor, size: int = DETECTOR_INPUT_SIZE) 
     return inputs.permute(0, 3, 1, 2), Letterbox(new_w / width, float(left), float(top), size)
 
 
+def letterbox_frame_mediapipe(frame: torch.Tensor, size: int = DETECTOR_INPUT_SIZE) -> tuple[torch.Tensor, Letterbox]:
+    """The detector input as MediaPipe's CPU graph makes it: one bilinear warp of the uint8 frame.
+
+    MediaPipe's ``ImageToTensorCalculator`` (``pose_detection_cpu.pbtxt``: keep aspect ratio,
+    ``BORDER_ZERO``) pads the whole-image rectangle to a square, maps that square's corners onto the
+    224x224 tensor's and samples it with ``cv2.warpPerspective`` (``INTER_LINEAR``, no antialiasing:
+    a full-HD frame is point-sampled ~8x down) on the uint8 image, so the letterbox border is black
+    (-1 after the [-1, 1] rescale), not mid-grey.  Tensor pixel ``u`` samples image pixel
+    ``u / scale - pad / scale`` (pixel centres at integers in both).
+
+    Args:
+        frame: ``(H, W, 3)`` uint8 RGB (any device; the warp runs on CPU).
+
+    Returns:
+        ``(1, 3, size, size)`` float in [-1, 1] on the frame's device and the :class:`Letterbox`
+        that maps keypoints back (continuous input coordinate ``c`` <-> image pixel ``c``).
+    """
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != torch.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 frame, got {frame.dtype} {tuple(frame.shape)}")
+    height, width = frame.shape[:2]
+    box = Letterbox.fit(width, height, size)
+    matrix = np.array([[box.scale, 0.0, box.pad_x], [0.0, box.scale, box.pad_y]])
+    warped = cv2.warpAffine(frame.cpu().numpy(), matrix, (size, size), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    inputs = torch.from_numpy(warped).float().mul_(2.0 / 255.0).sub_(1.0)[None].permute(0, 3, 1, 2)
+    # MediaPipe's letterbox removal has no half-pixel term: its tensor and image coordinates are
+    # both the warp's sample positions, so the keypoints map back without remove_letterbox's -0.5.
+    return inputs.to(frame.device), Letterbox(box.scale, box.pad_x - 0.5 * box.scale, box.pad_y - 0.5 * box.scale,
+                                              size)
+
+
+LETTERBOXES = ("area", "mediapipe")
+
+
 def _area_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """``cv2.resize(INTER_AREA)`` via an exact integer box shrink first where the frame allows one.
 
@@ -228,8 +262,11 @@ class PoseDetector:
     """
 
     def __init__(self, model: torch.nn.Module, min_score: float = MIN_DETECTION_SCORE,
-                 iou_threshold: float = NMS_IOU_THRESHOLD):
+                 iou_threshold: float = NMS_IOU_THRESHOLD, letterbox: str = "area"):
+        if letterbox not in LETTERBOXES:
+            raise ValueError(f"letterbox must be one of {LETTERBOXES}, got {letterbox!r}")
         self.model = model
+        self.letterbox = letterbox
         self.min_score = min_score
         self.iou_threshold = iou_threshold
         self._anchors: torch.Tensor | None = None
@@ -250,8 +287,10 @@ class PoseDetector:
     @torch.inference_mode()
     def detect_frame(self, frame: torch.Tensor, max_detections: int | None = None) -> list[PoseDetection]:
         """Detect people in one ``(H, W, 3)`` uint8 RGB frame on the model's device (letterboxed by
-        :func:`letterbox_frame_uint8`); detections best score first, in image pixels."""
-        inputs, letterbox = letterbox_frame_uint8(frame)
+        :func:`letterbox_frame_uint8`, or :func:`letterbox_frame_mediapipe` with
+        ``letterbox="mediapipe"``); detections best score first, in image pixels."""
+        make_input = letterbox_frame_mediapipe if self.letterbox == "mediapipe" else letterbox_frame_uint8
+        inputs, letterbox = make_input(frame)
         return self._detect_letterboxed(inputs, letterbox, max_detections)[0]
 
     def _detect_letterboxed(self, inputs: torch.Tensor, letterbox: Letterbox, max_detections: int | None

@@ -28,24 +28,41 @@ import torch
 from streampose.errors import InputError, ModelError
 from streampose.settings import DEFAULT_PRECISION, PRECISIONS, READOUTS, check_choice
 from streampose.skeleton import BLAZEPOSE_TO_H36M, map_confidence, map_joints
+from streampose.smoothing import OneEuroParams, OneEuroSmoother
 from streampose.types import Frame, Person2D
 
 from .detection import PoseDetection, PoseDetector, box_iou
 from .readout import IntegralOptions, integral_readout
 from .roi import (
-    apply_affine, crop_from_image_matrices, crop_rois_uint8, paste_crops, roi_inside_image, rois_from_alignment_points,
+    CROP_GRIDS, MEDIAPIPE_ROI_FILTER, apply_affine, crop_from_image_matrices, crop_rois_uint8, paste_crops,
+    roi_inside_image, rois_from_alignment_points, sampling_rois,
 )
 
 LANDMARK_INPUT_SIZE = 256
 NUM_LANDMARKS = 33  # BlazePose's 33 pose landmarks; 33/34 are the ROI alignment points, 35-38 unused
 NUM_MODEL_LANDMARKS = 39
 ALIGNMENT_LANDMARKS = (33, 34)
-# MediaPipe keeps a track down to a pose flag of 0.5.  We keep it only from 0.9: on the shared videos
-# every correct track scores >= 0.99, while a weak first detection (sports2d: a small backlit person,
-# score 0.52) locked onto a 90-degree-rotated "lying" pose that the landmark model rated 0.5-0.83
-# for ~80 frames.  Measured: sports2d wrong frames 38 -> 0 (upright frames 145 -> 144), intel
-# frames with a person 299 -> 295 of 400, pose2sim unchanged (100/100).
-MIN_PRESENCE = 0.9
+# A track is kept while the landmark network's pose flag is >= this: MediaPipe's rule
+# (tensors_to_pose_landmarks_and_segmentation.pbtxt).  It was 0.9, against a weak first detection on
+# sports2d that locked onto a rotated "lying" pose; that detection came from our antialiased
+# detector letterbox, which MediaPipe's does not do (DEFAULT_LETTERBOX).  Measured by
+# benchmarks/pose2d_vs_mediapipe.py against 0.9 (frames with a person / frames only MediaPipe finds):
+# intel 1066/172 -> 1213/66, sports2d 216/8 -> 225/0, pose2sim_multiperson cam03 87/9 -> 99/1 (its
+# longest miss 13 -> 1 frames); the other four clips 100/0 either way.
+MIN_PRESENCE = 0.5
+# The next frame's ROI comes from this frame's alignment landmarks after MediaPipe's One-Euro filter
+# (``roi.MEDIAPIPE_ROI_FILTER``); None = straight from the raw landmarks.
+DEFAULT_ROI_FILTER: OneEuroParams | None = MEDIAPIPE_ROI_FILTER
+# Where crop pixels sample the ROI (roi.sampling_rois) and how the detector's input is letterboxed
+# (detection.LETTERBOXES).
+DEFAULT_CROP_GRID = "mediapipe"
+DEFAULT_LETTERBOX = "mediapipe"
+# The ROI filter's clock: "frames" steps it 1/30 s per frame whatever the video's rate (what
+# MediaPipe's Python solutions do: they stamp every frame 33.333 ms after the last), "video" uses the
+# frames' own times.  Frames without a (usable) time always step by ASSUMED_FRAME_SECONDS.
+ROI_FILTER_CLOCKS = ("frames", "video")
+DEFAULT_ROI_FILTER_CLOCK = "frames"
+ASSUMED_FRAME_SECONDS = 1.0 / 30.0
 # Two tracks whose landmark boxes overlap this much have converged onto one person.
 DUPLICATE_IOU = 0.5
 # With several people and no explicit detect_every, look for newcomers this often (frames).
@@ -66,7 +83,8 @@ REJECTED_SIZE_RATIO = 1.25
 # near-static pose2sim clip) while agreeing with the regression to ~4 px; sigmoid-normalised 7x7
 # windows measured marginally best; the paper's whole-map softmax *raises* jitter by 11%.
 DEFAULT_READOUT = "integral"
-DEFAULT_INTEGRAL = IntegralOptions(activation="sigmoid", window=7, min_confidence=0.5, cell_origin=0.0)
+DEFAULT_INTEGRAL = IntegralOptions(activation="sigmoid", window=7, min_confidence=0.5, cell_origin=0.0,
+                                   window_centre="nearest")
 
 
 @dataclass
@@ -124,6 +142,8 @@ class _Track:
     roi: torch.Tensor  # (4,) [cx, cy, size, rotation] for the coming frame
     bbox: np.ndarray | None = None  # last landmark box, for de-duplicating detections
     age: int = 0
+    # One-Euro filter of the two alignment landmarks the next ROI comes from (None: unfiltered)
+    alignment_filter: OneEuroSmoother | None = None
 
 
 @dataclass
@@ -222,13 +242,17 @@ class PoseEstimator2D:
                  want_mask: bool = False, detect_every: int | None = None, min_presence: float = MIN_PRESENCE,
                  retry_rejected_after: int = RETRY_REJECTED_AFTER,
                  detector_model: torch.nn.Module | None = None, landmark_model: torch.nn.Module | None = None,
-                 integral: IntegralOptions = DEFAULT_INTEGRAL, precision: str = DEFAULT_PRECISION):
+                 integral: IntegralOptions = DEFAULT_INTEGRAL, precision: str = DEFAULT_PRECISION,
+                 roi_filter: OneEuroParams | None = DEFAULT_ROI_FILTER, crop_grid: str = DEFAULT_CROP_GRID,
+                 detector_letterbox: str = DEFAULT_LETTERBOX, roi_filter_clock: str = DEFAULT_ROI_FILTER_CLOCK):
         check_choice("readout", readout, READOUTS)
         if max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         if detect_every is not None and detect_every < 1:
             raise ValueError(f"detect_every must be >= 1 or None, got {detect_every}")
         check_choice("precision", precision, PRECISIONS)
+        check_choice("crop_grid", crop_grid, CROP_GRIDS)
+        check_choice("roi_filter_clock", roi_filter_clock, ROI_FILTER_CLOCKS)
         if retry_rejected_after < 1:
             raise ValueError(f"retry_rejected_after must be >= 1, got {retry_rejected_after}")
         self.device = torch.device(device)
@@ -239,6 +263,9 @@ class PoseEstimator2D:
         self.min_presence = min_presence
         self.retry_rejected_after = retry_rejected_after
         self.integral = integral
+        self.roi_filter = roi_filter
+        self.roi_filter_clock = roi_filter_clock
+        self.crop_grid = crop_grid
         # The resolved precision of the networks loaded here; None when the caller brought both
         # networks (their arithmetic is the caller's).
         self.precision: str | None = None
@@ -247,14 +274,16 @@ class PoseEstimator2D:
             loaded = _load_models(self.device, want_mask, readout, self.precision)
             detector_model = detector_model or loaded[0]
             landmark_model = landmark_model or loaded[1]
-        self.detector = PoseDetector(detector_model.eval())
+        self.detector = PoseDetector(detector_model.eval(), letterbox=detector_letterbox)
         self.landmark_model = landmark_model.eval()
         self.description = f"blazepose_full/{readout}" + (
             f"/{self.precision}" if self.precision in ("bf16", "mixed") else "")
-        self.stats = {"frames": 0, "detector_runs": 0, "landmark_runs": 0, "rejected_detections_skipped": 0}
+        self.stats = {"frames": 0, "detector_runs": 0, "landmark_runs": 0, "rejected_detections_skipped": 0,
+                      "lost_presence": 0, "lost_roi_outside": 0}
         self._tracks: list[_Track] = []
         self._rejected: list[_RejectedSpot] = []
         self._frames_since_detection = 0
+        self._time: float | None = None  # the current frame's time, seconds (the ROI filter's clock)
         # The raw crop-space outputs and ROIs of the latest landmark call, for diagnostics and the
         # readout benchmark (which re-reads the same network outputs with every readout).
         self.last_outputs: CropLandmarks | None = None
@@ -265,6 +294,7 @@ class PoseEstimator2D:
         self._tracks = []
         self._rejected = []
         self._frames_since_detection = 0
+        self._time = None
         self.last_outputs = None
         self.last_rois = None
 
@@ -287,21 +317,69 @@ class PoseEstimator2D:
             raise InputError(f"pose2d expects an (H, W, 3) uint8 RGB image, got {desc}")
         height, width = image.shape[:2]
         self.stats["frames"] += 1
+        self._advance_clock(frame.time if isinstance(frame, Frame) and self.roi_filter_clock == "video" else None)
         # Stay uint8: the crops and the detector's letterbox convert only what they sample to float.
         frame_u8 = _frame_view(image).to(self.device, non_blocking=True)
         self._age_rejected_spots()
-        if self._should_detect():
+        detected = self._should_detect()
+        if detected:
             self._add_detections(frame_u8)
         self.last_outputs = self.last_rois = None
+        tracked_before = len(self._tracks)
+        people = self._landmark_pass(frame_u8, (width, height))
+        if not detected and len(self._tracks) < min(tracked_before, self.max_people):
+            # A track was lost on a frame the detector did not see.  Look again on this frame, not
+            # the next: when the person is still in view (the ROI lagged a fast move, or the pose
+            # flag dipped), losing the track then costs no frame of output.
+            kept = self._tracks
+            self._add_detections(frame_u8)
+            fresh = self._tracks[len(kept):]
+            if fresh:
+                self._tracks = fresh
+                people = people + self._landmark_pass(frame_u8, (width, height), reported=[p.bbox for p in people])
+                self._tracks = kept + self._tracks
+                people.sort(key=lambda person: -person.score)
+        return people
+
+    def _landmark_pass(self, frame_u8: torch.Tensor, image_size: tuple[int, int],
+                       reported: list[np.ndarray] | None = None) -> list[Person2D]:
+        """Run the landmark network once over every track's ROI (one batch) and update the tracks."""
         if not self._tracks:
             return []
         rois = torch.stack([t.roi for t in self._tracks])
-        crops = crop_rois_uint8(frame_u8, rois, LANDMARK_INPUT_SIZE)
+        crops = crop_rois_uint8(frame_u8, sampling_rois(rois, LANDMARK_INPUT_SIZE, self.crop_grid), LANDMARK_INPUT_SIZE)
         outputs = CropLandmarks.from_model_outputs(self.landmark_model(crops))
         self.stats["landmark_runs"] += 1
         self.last_outputs, self.last_rois = outputs, rois
-        people = self._read_people(outputs, rois, (width, height))
-        return people
+        return self._read_people(outputs, rois, image_size, reported)
+
+    def _advance_clock(self, frame_time: float | None) -> None:
+        """The ROI filter's clock: the frame's time (``roi_filter_clock="video"``), or 1/30 s on from
+        the last frame (``"frames"``, a bare image, or a time that does not increase)."""
+        previous = self._time
+        if frame_time is None or not np.isfinite(frame_time) or (previous is not None and frame_time <= previous):
+            frame_time = 0.0 if previous is None else previous + ASSUMED_FRAME_SECONDS
+        self._time = float(frame_time)
+
+    def _next_rois(self, image_xy: torch.Tensor) -> torch.Tensor:
+        """The coming frame's ROI of each tracked person from this frame's alignment landmarks
+        (``image_xy (P, 39, 2)``), One-Euro filtered per track as MediaPipe does (speeds relative to
+        the unfiltered alignment box side)."""
+        centre, scale_point = image_xy[:, ALIGNMENT_LANDMARKS[0]], image_xy[:, ALIGNMENT_LANDMARKS[1]]
+        if self.roi_filter is None:
+            return rois_from_alignment_points(centre, scale_point)
+        points = torch.stack([centre, scale_point], dim=1).double().cpu().numpy()  # (P, 2, 2)
+        smoothed = np.empty_like(points)
+        for p, track in enumerate(self._tracks):
+            box_side = 2.0 * float(np.linalg.norm(points[p, 1] - points[p, 0]))
+            if not (np.isfinite(points[p]).all() and box_side > 1e-6):
+                smoothed[p] = points[p]  # nothing sensible to filter; the ROI check drops it
+                continue
+            if track.alignment_filter is None:
+                track.alignment_filter = OneEuroSmoother(self.roi_filter)
+            smoothed[p] = track.alignment_filter.push(self._time, points[p], scale=box_side)
+        smoothed_t = torch.from_numpy(smoothed).to(image_xy.device, image_xy.dtype)
+        return rois_from_alignment_points(smoothed_t[:, 0], smoothed_t[:, 1])
 
     def _should_detect(self) -> bool:
         self._frames_since_detection += 1
@@ -352,7 +430,11 @@ class PoseEstimator2D:
         x0, y0, x1, y1 = track.bbox
         return bool(x0 <= x <= x1 and y0 <= y <= y1)
 
-    def _read_people(self, out: CropLandmarks, rois: torch.Tensor, image_size: tuple[int, int]) -> list[Person2D]:
+    def _read_people(self, out: CropLandmarks, rois: torch.Tensor, image_size: tuple[int, int],
+                     reported: list[np.ndarray] | None = None) -> list[Person2D]:
+        """Landmarks of each track from the network's outputs; keeps the tracks that stay visible.
+
+        ``reported``: boxes of people already reported on this frame (a duplicate is dropped)."""
         width, height = image_size
         scale = rois[:, 2] / LANDMARK_INPUT_SIZE  # crop px -> image px
         # Model x/y are continuous crop coordinates; shift to pixel-centre convention.
@@ -370,13 +452,16 @@ class PoseEstimator2D:
         cos, sin = torch.cos(rois[:, 3])[:, None], torch.sin(rois[:, 3])[:, None]
         wx, wy = out.world[..., 0], out.world[..., 1]
         world = torch.stack([cos * wx - sin * wy, sin * wx + cos * wy, out.world[..., 2]], dim=-1)
-        next_rois = rois_from_alignment_points(image_xy[:, ALIGNMENT_LANDMARKS[0]], image_xy[:, ALIGNMENT_LANDMARKS[1]])
-        keep = (out.presence >= self.min_presence) & roi_inside_image(next_rois, image_size)
+        visible = out.presence >= self.min_presence
+        next_rois = self._next_rois(image_xy)
+        inside = roi_inside_image(next_rois, image_size)
+        keep = visible & inside
         masks = None
         if self.want_mask:
             if out.segmentation is None:
                 raise ModelError("want_mask=True needs the landmark model's segmentation output")
-            masks = paste_crops(torch.sigmoid(out.segmentation.float()), rois, image_size)[:, 0]
+            masks = paste_crops(torch.sigmoid(out.segmentation.float()),
+                                sampling_rois(rois, LANDMARK_INPUT_SIZE, self.crop_grid), image_size)[:, 0]
 
         landmarks33 = torch.cat([image_xy[:, :NUM_LANDMARKS], z[:, :NUM_LANDMARKS, None],
                                  visibility[:, :NUM_LANDMARKS, None], presence[:, :NUM_LANDMARKS, None]], dim=-1)
@@ -384,11 +469,12 @@ class PoseEstimator2D:
         world_np = world[:, :NUM_LANDMARKS].cpu().numpy()
         presence_np = out.presence.cpu().numpy()
         keep_np = keep.cpu().numpy()
-        visible = out.presence >= self.min_presence
+        self.stats["lost_presence"] += int((~visible).sum())
+        self.stats["lost_roi_outside"] += int((visible & ~inside).sum())
 
         people: list[tuple[float, Person2D]] = []
         tracks: list[_Track] = []
-        reported: list[np.ndarray] = []
+        reported = list(reported or [])
         for p, track in enumerate(self._tracks):
             if not bool(visible[p]):
                 # Lost: no output, and the detector takes over next frame.  A fresh detection that

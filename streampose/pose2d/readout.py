@@ -38,16 +38,26 @@ class IntegralOptions:
             is shifted from the regressed landmarks by at most 0.4 crop px on average with ``0.0`` but
             by +1.5 to +2.4 px in both x and y with ``0.5`` (``benchmarks/readout_jitter.py``), so the
             network was evidently trained with MediaPipe's grid.
+        window_centre: which cell the window is centred on: ``"nearest"`` (the cell whose grid point
+            is closest to the regressed point) or ``"truncate"`` (MediaPipe's
+            ``RefineLandmarksFromHeatmapCalculator``: the integer part of the cell coordinate, i.e.
+            the cell whose span ``[j, j + 1)`` holds it, so the window sits half a cell towards
+            the map's origin on average); a point whose centre cell falls off the map keeps its
+            regression either way.
     """
 
     activation: str = "sigmoid"
     window: int | None = 7
     min_confidence: float = 0.5
     cell_origin: float = 0.0
+    window_centre: str = "nearest"
+
+
+WINDOW_CENTRES = ("nearest", "truncate")
 
 
 def soft_argmax_2d(heatmaps: torch.Tensor, centres: torch.Tensor | None = None, window: int | None = None,
-                   activation: str = "softmax") -> tuple[torch.Tensor, torch.Tensor]:
+                   activation: str = "softmax", window_centre: str = "nearest") -> tuple[torch.Tensor, torch.Tensor]:
     """Expected location of each heat map (integral regression).
 
     Args:
@@ -56,6 +66,8 @@ def soft_argmax_2d(heatmaps: torch.Tensor, centres: torch.Tensor | None = None, 
             ``window``).
         window: odd window side in cells, or ``None`` for the whole map.
         activation: ``"softmax"`` or ``"sigmoid"``.
+        window_centre: ``"nearest"`` (round the centres to a cell) or ``"truncate"`` (drop their
+            fractional part, towards zero), see :class:`IntegralOptions`.
 
     Returns:
         ``coords (N, K, 2)`` ``[x, y]`` cell coordinates and ``peak (N, K)``: the largest sigmoid value
@@ -65,6 +77,8 @@ def soft_argmax_2d(heatmaps: torch.Tensor, centres: torch.Tensor | None = None, 
         raise ValueError(f"expected (N, K, H, W) heat maps, got {tuple(heatmaps.shape)}")
     if activation not in ("softmax", "sigmoid"):
         raise ValueError(f"unknown activation {activation!r}; use 'softmax' or 'sigmoid'")
+    if window_centre not in WINDOW_CENTRES:
+        raise ValueError(f"unknown window_centre {window_centre!r}; use one of {WINDOW_CENTRES}")
     n, k, h, w = heatmaps.shape
     logits = heatmaps.float()
     if window is not None:
@@ -77,7 +91,8 @@ def soft_argmax_2d(heatmaps: torch.Tensor, centres: torch.Tensor | None = None, 
         offsets = torch.arange(-half, half + 1, device=logits.device)
         # The cell holding each centre; non-finite or far-off centres land off the map (empty window).
         far = float(side + 1)
-        cell = torch.nan_to_num(torch.round(centres.float()), nan=-far).clamp(-far, max(h, w) + far).long()
+        snap = torch.round if window_centre == "nearest" else torch.trunc
+        cell = torch.nan_to_num(snap(centres.float()), nan=-far).clamp(-far, max(h, w) + far).long()
         cols = cell[..., 0:1] + offsets  # (N, K, window)
         rows = cell[..., 1:2] + offsets
         flat_inside = (((rows >= 0) & (rows < h))[..., :, None] & ((cols >= 0) & (cols < w))[..., None, :]).reshape(n, k, -1)
@@ -123,10 +138,14 @@ def integral_readout(heatmaps: torch.Tensor, regressed: torch.Tensor, crop_size:
     stride = regressed.new_tensor([stride_x, stride_y])
     # crop pixel (centres at integers) + 0.5 = continuous crop coordinate = (cell + origin) * stride
     centres = (regressed[:, :k] + 0.5) / stride - options.cell_origin
-    coords, peak = soft_argmax_2d(heatmaps, centres, options.window, options.activation)
+    coords, peak = soft_argmax_2d(heatmaps, centres, options.window, options.activation, options.window_centre)
     refined = (coords + options.cell_origin) * stride - 0.5
-    # Points off the map keep their regression (the heat map cannot see them), as in MediaPipe.
-    off_map = ((centres < -0.5) | (centres > centres.new_tensor([w - 0.5, h - 0.5]))).any(-1)
+    # Points whose centre cell is off the map keep their regression (the heat map cannot see them),
+    # as in MediaPipe.
+    if options.window_centre == "nearest":
+        off_map = ((centres < -0.5) | (centres > centres.new_tensor([w - 0.5, h - 0.5]))).any(-1)
+    else:
+        off_map = ((centres <= -1.0) | (centres >= centres.new_tensor([float(w), float(h)]))).any(-1)
     keep_regressed = (peak < options.min_confidence) | off_map
     out = regressed.clone()
     out[:, :k] = torch.where(keep_regressed[..., None], regressed[:, :k], refined.to(regressed.dtype))

@@ -22,8 +22,18 @@ import numpy as np
 import torch
 from kornia.geometry.transform import warp_affine
 
+from streampose.smoothing import OneEuroParams
+
 ROI_SCALE = 1.25
 ROTATION_TARGET = math.pi / 2  # hip -> scale point must point straight up in the crop
+
+# MediaPipe's pose graph (pose_landmark_filtering.pbtxt) One-Euro-filters the two alignment points
+# before deriving the next frame's ROI from them -- harder than the published landmarks, "to make the
+# ROI crop very stable when the object is not moving but responsive enough in case of sudden
+# movements" -- with speeds divided by the alignment box side (2 x hips -> scale point).
+MEDIAPIPE_ROI_FILTER = OneEuroParams(min_cutoff=0.01, beta=10.0, derivate_cutoff=1.0)
+# ... and its published image landmarks with these (same speed scale).
+MEDIAPIPE_LANDMARK_FILTER = OneEuroParams(min_cutoff=0.05, beta=80.0, derivate_cutoff=1.0)
 
 
 def normalize_radians(angle: torch.Tensor) -> torch.Tensor:
@@ -67,6 +77,34 @@ def crop_from_image_matrices(rois: torch.Tensor, crop_size: int) -> torch.Tensor
     row0 = torch.stack([cos, -sin, cx - (cos - sin) * half], dim=-1)
     row1 = torch.stack([sin, cos, cy - (sin + cos) * half], dim=-1)
     return torch.stack([row0, row1], dim=-2)
+
+
+CROP_GRIDS = ("centres", "mediapipe")
+
+
+def sampling_rois(rois: torch.Tensor, crop_size: int, grid: str = "centres") -> torch.Tensor:
+    """The ROIs to *cut* the crops with so that crop pixels sample the image on ``grid``.
+
+    ``"centres"``: crop pixel ``u`` samples the image at ``c + R (u - (S - 1) / 2) k`` (``k = size / S``),
+    so the crop's pixel centres sit symmetrically in the ROI.  ``"mediapipe"``: MediaPipe's
+    ``ImageToTensorCalculator`` maps the ROI's corners onto the tensor's corners ``0`` and ``S`` and
+    warps with OpenCV, so crop pixel ``u`` samples ``c + R (u - S / 2) k``: half a crop pixel towards
+    the ROI's top-left corner.  Both project the model's landmarks back the same way
+    (:func:`crop_from_image_matrices`), so only what the network sees moves.
+
+    Returns:
+        ``(P, 4)`` ROIs, same size and rotation, centre shifted for ``"mediapipe"``.
+    """
+    if grid not in CROP_GRIDS:
+        raise ValueError(f"crop grid must be one of {CROP_GRIDS}, got {grid!r}")
+    if grid == "centres":
+        return rois
+    half_pixel = 0.5 * rois[:, 2] / crop_size
+    cos, sin = torch.cos(rois[:, 3]), torch.sin(rois[:, 3])
+    shifted = rois.clone()
+    shifted[:, 0] -= half_pixel * (cos - sin)
+    shifted[:, 1] -= half_pixel * (sin + cos)
+    return shifted
 
 
 def invert_affine(matrices: torch.Tensor) -> torch.Tensor:
